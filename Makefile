@@ -1,0 +1,54 @@
+# anyrack — two commands on a fresh Debian/Ubuntu machine:
+#   make demo   the main job on the built-in lab
+#   make test   install what the tests need and run every test tier this machine supports
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: help setup system-deps demo test lint bench clean
+
+help:
+	@echo "make demo    validate the example sites and generate their inventories"
+	@echo "make test    run every test tier (prints each tier's time)"
+	@echo "make lint    ruff over src/ tests/ benchmarks/"
+	@echo "make bench   run the benchmarks (figures go to docs/benchmarks.md by hand)"
+
+system-deps:
+	@scripts/system-deps
+
+$(UV): | system-deps
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --locked --python $(PYTHON)
+	@touch $@
+
+setup: $(VENV)/.synced
+
+demo: setup
+	$(BIN)/anyrack site validate inventory/examples/lab/site.yaml
+	$(BIN)/anyrack inventory generate inventory/examples/lab/site.yaml
+	$(BIN)/anyrack site validate inventory/examples/hgx-rack/site.yaml
+	$(BIN)/anyrack inventory generate inventory/examples/hgx-rack/site.yaml --facts inventory/examples/hgx-rack/facts
+	$(BIN)/ansible-inventory -i inventory/examples/hgx-rack/generated --graph quarantine
+
+test: setup
+	$(BIN)/python scripts/test-tiers
+
+lint: setup
+	$(BIN)/ruff check src tests benchmarks scripts/test-tiers
+
+bench: setup
+	$(BIN)/python benchmarks/site_generation.py
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .pytest_cache inventory/examples/*/generated

@@ -1,0 +1,115 @@
+"""Discovered facts: one JSON document per node, written by BMC discovery and read here.
+
+The format (``schema: anyrack.facts/v1``) is documented in ``docs/facts.md``. Discovery reports what
+the BMC knows and never invents: a MAC or serial the BMC does not expose is simply absent, and
+``nics_complete: false`` (``gpus_complete: false``) says the NIC (GPU) list may be partial.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from anyrack import document
+from anyrack.errors import InvalidInput, Problem
+from anyrack.site.model import HostName, Mac, Model
+from anyrack.validation import validate
+
+SCHEMA = "anyrack.facts/v1"
+
+
+class BmcFacts(Model):
+    url: str | None = None
+    profile: str | None = None
+    manufacturer: str | None = None
+    model: str | None = None
+    firmware: str | None = None
+
+
+class SystemFacts(Model):
+    manufacturer: str | None = None
+    model: str | None = None
+    serial: str | None = None
+    uuid: str | None = None
+    bios_version: str | None = None
+    power_state: Literal["On", "Off", "PoweringOn", "PoweringOff", "Paused", "Unknown"] | None = None
+
+
+class GpuFacts(Model):
+    model: str
+    serial: str | None = None
+    uuid: str | None = None
+    firmware: str | None = None
+    location: str | None = None
+
+
+class NicFacts(Model):
+    name: str
+    mac: Mac | None = None
+    speed_mbps: Annotated[int, Field(ge=0)] | None = None
+
+
+class NodeFacts(Model):
+    """What discovery learned about one node."""
+
+    schema_: Literal["anyrack.facts/v1"] = Field(alias="schema")
+    node: HostName
+    collected_at: str
+    bmc: BmcFacts = Field(default_factory=BmcFacts)
+    system: SystemFacts = Field(default_factory=SystemFacts)
+    gpus: list[GpuFacts] = Field(default_factory=list)
+    nics: list[NicFacts] = Field(default_factory=list)
+    gpus_complete: bool = True
+    """False when the transport cannot see GPUs (IPMI): a short list is then *unknown*, not a mismatch."""
+    nics_complete: bool = True
+    firmware: dict[str, str] = Field(default_factory=dict)
+    """Versions keyed like a SKU's golden BOM: bios, bmc, gpu_vbios, nic_firmware..."""
+
+    @property
+    def macs(self) -> list[str]:
+        """Unique known host MACs, sorted (some BMCs repeat one MAC on several ports)."""
+        return sorted({n.mac for n in self.nics if n.mac})
+
+    def to_json(self) -> str:
+        """The canonical text of this document (sorted keys, 2-space indent, trailing newline)."""
+        return json.dumps(self.model_dump(by_alias=True, exclude_none=True), indent=2, sort_keys=True) + "\n"
+
+
+def load_facts(path: Path, node: str | None = None) -> NodeFacts:
+    """One facts file (JSON), validated, for ``node`` if given; errors cite file, line and key."""
+    doc = document.load(path)
+    facts = validate(doc, NodeFacts)
+    if node is not None and facts.node != node:
+        raise InvalidInput([doc.problem(("node",), f"says {facts.node!r} but the file is named for {node!r}")])
+    return facts
+
+
+def load_facts_dir(directory: Path, nodes: set[str]) -> tuple[dict[str, NodeFacts], list[str]]:
+    """Facts for ``nodes`` from ``directory/<node>.json``, and warnings for files of unknown nodes.
+
+    Raises:
+        InvalidInput: the directory is missing, or a facts file is bad or names another node.
+    """
+    if not directory.is_dir():
+        raise InvalidInput([Problem(str(directory), 0, "", "facts directory does not exist")])
+    facts: dict[str, NodeFacts] = {}
+    warnings: list[str] = []
+    problems: list[Problem] = []
+    for entry in sorted(os.scandir(directory), key=lambda e: e.name):
+        if not entry.name.endswith(".json") or entry.name.startswith("."):
+            continue
+        stem = entry.name[: -len(".json")]
+        if stem not in nodes:
+            warnings.append(f"{entry.path}: no node {stem!r} in the site; ignored")
+            continue
+        try:
+            facts[stem] = load_facts(Path(entry.path), stem)
+        except InvalidInput as err:
+            problems.extend(err.problems)
+    if problems:
+        raise InvalidInput(problems)
+    return facts, warnings

@@ -1,0 +1,307 @@
+"""The site model: what the operator owns, as frozen typed objects.
+
+One YAML file per site (``inventory/<site>/site.yaml``) is read into :class:`Site`. Field checks live
+here; checks across objects (unique names, rack space, addresses in their networks, ...) live in
+:mod:`anyrack.site.checks`. Nothing here names a server vendor: SKUs describe hardware by what it
+is, and a BMC's profile is only a name resolved later by :mod:`anyrack.bmc`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Literal
+from urllib.parse import parse_qs, urlsplit
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+BMC_SCHEMES = ("redfish+https", "redfish+http", "ipmi")
+ROLES = ("controller", "login", "compute")
+
+_HOSTNAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_IDENT = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,62})$")
+_PROFILE = re.compile(r"^[a-z0-9_]{1,40}$")
+_MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+_ENV = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class Model(BaseModel):
+    """Frozen, strict, no unknown keys."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+def _hostname(value: str) -> str:
+    if not _HOSTNAME.match(value):
+        raise ValueError(f"{value!r} is not a valid host name (lowercase letters, digits and '-', at most 63)")
+    return value
+
+
+def _ident(value: str) -> str:
+    if not _IDENT.match(value):
+        raise ValueError(f"{value!r} is not a valid name (letters, digits, '_', '-', '.'; starts with a letter "
+                         "or digit)")
+    return value
+
+
+def _ip(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IP address") from None
+
+
+def _cidr(value: str) -> str:
+    try:
+        return str(ipaddress.ip_network(value, strict=True))
+    except ValueError as err:
+        raise ValueError(f"{value!r} is not a network in CIDR form, such as 10.0.0.0/24 ({err})") from None
+
+
+def _mac(value: str) -> str:
+    normal = value.lower().replace("-", ":")
+    if not _MAC.match(normal):
+        raise ValueError(f"{value!r} is not a MAC address such as 52:54:00:12:34:56")
+    return normal
+
+
+HostName = Annotated[str, AfterValidator(_hostname)]
+Name = Annotated[str, AfterValidator(_ident)]
+IPAddress = Annotated[str, AfterValidator(_ip)]
+Cidr = Annotated[str, AfterValidator(_cidr)]
+Mac = Annotated[str, AfterValidator(_mac)]
+Count = Annotated[int, Field(ge=0, le=1024)]
+
+
+class SecretRef(Model):
+    """Where a secret lives: exactly one of an environment variable, a file or an Ansible Vault id."""
+
+    env: str | None = None
+    file: str | None = None
+    vault: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SecretRef:
+        given = [k for k in ("env", "file", "vault") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError("give exactly one of env, file or vault")
+        if self.env and not _ENV.match(self.env):
+            raise ValueError(f"{self.env!r} is not an environment variable name")
+        return self
+
+    def describe(self) -> str:
+        """``env:NAME``, ``file:PATH`` or ``vault:ID`` (never the secret itself)."""
+        kind = next(k for k in ("env", "file", "vault") if getattr(self, k))
+        return f"{kind}:{getattr(self, kind)}"
+
+
+class Credential(Model):
+    """A user name and a reference to its password; a literal password is refused."""
+
+    username: Annotated[str, Field(min_length=1, max_length=64)]
+    password: SecretRef
+
+    @field_validator("password", mode="before")
+    @classmethod
+    def _no_literal(cls, value: object) -> object:
+        if isinstance(value, str | int | float):
+            raise ValueError("a literal password is not allowed here; reference it: {env: VAR}, {file: PATH} "
+                             "or {vault: ID}")
+        return value
+
+
+class Bmc(Model):
+    """A node's management controller: URL (scheme picks the transport), optional profile, credential."""
+
+    url: str
+    profile: Annotated[str, Field(pattern=_PROFILE.pattern)] | None = None
+    credential: Name | None = None
+    insecure: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _parse_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if "://" not in value or parts.scheme not in BMC_SCHEMES:
+            scheme = value.split("://", 1)[0] if "://" in value else value
+            raise ValueError(f"{scheme!r} is not a known scheme ({', '.join(BMC_SCHEMES)})")
+        if parts.username or parts.password:
+            raise ValueError("credentials in the URL are not allowed; name a credential instead")
+        if not parts.hostname:
+            raise ValueError(f"{value!r} has no host")
+        try:
+            parts.port  # noqa: B018 - raises on a bad port
+        except ValueError:
+            raise ValueError(f"{value!r} has a bad port") from None
+        if parts.path not in ("", "/"):
+            raise ValueError(f"{value!r}: a BMC URL has no path (the service root is found by the transport)")
+        unknown = set(parse_qs(parts.query)) - {"profile"}
+        if unknown:
+            raise ValueError(f"unknown URL parameter {sorted(unknown)[0]!r} (only 'profile' is known)")
+        return value
+
+    @model_validator(mode="after")
+    def _profile_once(self) -> Bmc:
+        url_profile = parse_qs(urlsplit(self.url).query).get("profile", [None])[0]
+        if url_profile and self.profile and url_profile != self.profile:
+            raise ValueError(f"profile given twice: {url_profile!r} in the URL and {self.profile!r}")
+        if url_profile and not _PROFILE.match(url_profile):
+            raise ValueError(f"{url_profile!r} is not a profile name (lowercase letters, digits, '_')")
+        return self
+
+    @property
+    def scheme(self) -> str:
+        return urlsplit(self.url).scheme
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).hostname or ""
+
+    @property
+    def port(self) -> int | None:
+        return urlsplit(self.url).port
+
+    @property
+    def profile_name(self) -> str | None:
+        """The explicit profile, from the ``profile`` key or the URL's ``?profile=``."""
+        return self.profile or parse_qs(urlsplit(self.url).query).get("profile", [None])[0]
+
+
+class Network(Model):
+    cidr: Cidr
+    gateway: IPAddress | None = None
+    vlan: Annotated[int, Field(ge=1, le=4094)] | None = None
+    mtu: Annotated[int, Field(ge=576, le=9216)] = 1500
+
+
+class Fabric(Model):
+    """The GPU fabric: ``rails`` parallel networks; each RDMA node has one NIC on every rail."""
+
+    type: Literal["roce", "infiniband"]
+    rails: Annotated[int, Field(ge=1, le=16)]
+    cidr: Cidr | None = None
+    mtu: Annotated[int, Field(ge=1024, le=9216)] = 4096
+
+    @model_validator(mode="after")
+    def _addressing(self) -> Fabric:
+        if self.type == "roce" and self.cidr is None:
+            raise ValueError("a roce fabric needs a cidr to address its rails")
+        return self
+
+
+class Networks(Model):
+    bmc: Network
+    management: Network
+    provisioning: Network | None = None
+    fabric: Fabric | None = None
+
+
+class Rack(Model):
+    name: Name
+    height: Annotated[int, Field(ge=1, le=60)] = 42
+    row: str | None = None
+
+
+class GpuSpec(Model):
+    model: Annotated[str, Field(min_length=1)]
+    count: Count
+    nvswitch: bool = False
+    memory_gib: Annotated[int, Field(ge=1)] | None = None
+
+
+class RdmaSpec(Model):
+    rails: Annotated[int, Field(ge=0, le=16)]
+    nics_per_rail: Annotated[int, Field(ge=1, le=4)] = 1
+    speed_gbps: Annotated[int, Field(ge=1)] | None = None
+
+
+class Sku(Model):
+    """A vendor-neutral hardware type: what a node is, and the golden BOM it must match."""
+
+    height_u: Annotated[int, Field(ge=1, le=10)] = 1
+    cpu: Annotated[str, Field(min_length=1)]
+    memory_gib: Annotated[int, Field(ge=1)]
+    gpu: GpuSpec | None = None
+    rdma: RdmaSpec | None = None
+    macs: Count | None = None
+    """Host NIC MAC addresses the BMC should report (checked against discovery when given)."""
+    bom: dict[Name, str] = Field(default_factory=dict)
+    """Golden firmware/driver versions, keyed like discovered firmware (bios, bmc, gpu_driver...)."""
+
+    @property
+    def gpu_count(self) -> int:
+        return self.gpu.count if self.gpu else 0
+
+    @property
+    def rails(self) -> int:
+        return self.rdma.rails if self.rdma else 0
+
+
+class Addresses(Model):
+    management: IPAddress
+    provisioning: IPAddress | None = None
+
+
+class Node(Model):
+    name: HostName
+    rack: Name
+    u: Annotated[int, Field(ge=1, le=60)]
+    sku: Name
+    role: Literal["controller", "login", "compute"]
+    bmc: Bmc
+    addresses: Addresses
+    boot_mac: Mac | None = None
+    serial: Annotated[str, Field(min_length=1)] | None = None
+
+    @field_validator("bmc", mode="before")
+    @classmethod
+    def _short_bmc(cls, value: object) -> object:
+        return {"url": value} if isinstance(value, str) else value
+
+
+class Partition(Model):
+    name: Name
+    nodes: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1)
+    """Node names or Slurm host lists such as ``gpu[001-032]``."""
+    default: bool = False
+    max_time: Annotated[str, Field(pattern=r"^(UNLIMITED|\d+(-\d{1,2})?(:\d{2}){0,2})$")] = "UNLIMITED"
+
+    @field_validator("nodes", mode="before")
+    @classmethod
+    def _one_string(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
+
+class Slurm(Model):
+    cluster_name: HostName | None = None
+    partitions: list[Partition] = Field(default_factory=list)
+
+
+class Defaults(Model):
+    bmc_credential: Name | None = None
+
+
+class Site(Model):
+    """One site: its racks, SKUs, nodes, networks and Slurm layout."""
+
+    version: Literal[1] = 1
+    site: HostName
+    description: str | None = None
+    domain: str | None = None
+    defaults: Defaults = Field(default_factory=Defaults)
+    credentials: dict[Name, Credential] = Field(default_factory=dict)
+    networks: Networks
+    racks: list[Rack] = Field(min_length=1)
+    skus: dict[Name, Sku] = Field(min_length=1)
+    nodes: list[Node] = Field(min_length=1)
+    slurm: Slurm = Field(default_factory=Slurm)
+
+    def sku_of(self, node: Node) -> Sku:
+        return self.skus[node.sku]
+
+    def credential_of(self, node: Node) -> tuple[str, Credential]:
+        """The name and credential a node's BMC uses (its own, else the site default)."""
+        name = node.bmc.credential or self.defaults.bmc_credential
+        if name is None:  # checks.py guarantees one exists on a loaded site
+            raise KeyError(node.name)
+        return name, self.credentials[name]

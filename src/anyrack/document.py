@@ -99,7 +99,8 @@ def parse(text: str, name: str) -> Document:
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line = mark.line + 1 if mark else 0
-        source_line = text.splitlines()[line - 1] if 0 < line <= text.count("\n") + 1 else ""
+        lines = text.splitlines()
+        source_line = lines[line - 1] if 0 < line <= len(lines) else ""
         raise _fail(name, _describe_yaml_error(err, source_line), line) from None
     except yaml.YAMLError as err:
         raise _fail(name, f"not valid YAML: {err}") from None

@@ -66,7 +66,8 @@ def describe(error: Any, model: type[BaseModel], loc: Loc) -> str:
     if kind == "value_error":
         return str(ctx.get("error", error["msg"]))
     if kind == "literal_error":
-        return f"{value!r} is not one of: {ctx.get('expected', '').replace(' or ', ', ')}".replace("'", "")
+        expected = str(ctx.get("expected", "")).replace(" or ", ", ").replace("'", "")
+        return f"{value!r} is not one of: {expected}"
     if kind in _KINDS:
         text = f"expected {_KINDS[kind]}, got {_kind(value)}"
         if kind == "string_type" and isinstance(value, int | float) and not isinstance(value, bool):

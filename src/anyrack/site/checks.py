@@ -93,13 +93,13 @@ def _rack_space(site: Site) -> Iterator[Finding]:
             continue
         size = site.skus[node.sku].height_u
         top = node.u + size - 1
+        span = f"U{node.u}" if top == node.u else f"U{node.u}-U{top}"
         if top > heights[node.rack]:
-            yield ("nodes", i, "u"), (f"U{node.u}-U{top} does not fit in rack {node.rack!r} "
-                                      f"({heights[node.rack]}U high)")
+            yield ("nodes", i, "u"), f"{span} does not fit in rack {node.rack!r} ({heights[node.rack]}U high)"
             continue
         clash = next((taken[(node.rack, u)] for u in range(node.u, top + 1) if (node.rack, u) in taken), None)
         if clash:
-            yield ("nodes", i, "u"), f"U{node.u}-U{top} in rack {node.rack!r} overlaps node {clash!r}"
+            yield ("nodes", i, "u"), f"{span} in rack {node.rack!r} overlaps node {clash!r}"
             continue
         taken.update({(node.rack, u): node.name for u in range(node.u, top + 1)})
 

@@ -63,3 +63,23 @@ class Unsupported(AnyrackError):
     """The transport or BMC cannot do this verb."""
 
     template = "{what} is not supported by {by}"
+
+
+class BmcError(AnyrackError):
+    """A BMC could not do what was asked; names the node and gives the BMC's own message."""
+
+    template = "{node}: {detail}"
+
+
+class BmcUnreachable(BmcError):
+    """No answer (connection refused, reset, timeout, TLS failure) after the retries."""
+
+
+class BmcAuthFailed(BmcError):
+    """The BMC refused the credentials (401/403), or has no free session."""
+
+
+class BmcVerifyFailed(BmcError):
+    """The BMC accepted a write but reading it back shows the old value (a silent revert)."""
+
+    template = "{node}: {what} was accepted but reads back as {actual!r}, not {wanted!r} (the BMC reverted it)"

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from anyrack.errors import InvalidInput
-from anyrack.inventory.facts import load_facts, load_facts_dir
+from anyrack.facts import load_facts, load_facts_dir
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 FACTS = ROOT / "inventory/examples/hgx-rack/facts"
 
 

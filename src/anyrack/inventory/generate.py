@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import yaml
 
-from anyrack.inventory.facts import NodeFacts
+from anyrack.facts import NodeFacts
 from anyrack.inventory.reconcile import NodeReport
 from anyrack.site import hostlist
 from anyrack.site.checks import group_name

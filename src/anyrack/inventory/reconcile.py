@@ -11,7 +11,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
-from anyrack.inventory.facts import NodeFacts
+from anyrack.facts import NodeFacts
 from anyrack.site.model import Node, Site
 
 Status = Literal["ok", "mismatch", "undiscovered"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from anyrack.inventory.facts import NodeFacts
+from anyrack.facts import NodeFacts
 from anyrack.inventory.reconcile import gpu_model_matches, reconcile
 from anyrack.site import load_site
 

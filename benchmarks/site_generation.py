@@ -23,8 +23,8 @@ from pathlib import Path
 
 import yaml
 
-from anyrack.filetree import sync_tree
 from anyrack.facts import load_facts_dir
+from anyrack.filetree import sync_tree
 from anyrack.inventory.generate import render
 from anyrack.inventory.reconcile import reconcile
 from anyrack.site import load_site

@@ -84,7 +84,11 @@ class Controller(abc.ABC):
         self.node = node or url
 
     async def __aenter__(self) -> Controller:
-        await self.open()
+        try:
+            await self.open()
+        except BaseException:
+            await self.close()  # a failed open still releases its session and connections
+            raise
         return self
 
     async def __aexit__(self, *exc: object) -> None:

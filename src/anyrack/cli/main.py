@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from anyrack import __version__
+from anyrack.cli.bmc import bmc, discover_cmd
 from anyrack.cli.report import print_reports, site_summary
 from anyrack.errors import AnyrackError, InvalidInput
 from anyrack.inventory import generate_inventory
@@ -101,6 +102,10 @@ def inventory_generate(path: Path, facts_dir: Path | None, out: Path | None, as_
     )
     click.echo(f"reconciliation: {counts['ok']} ok, {counts['mismatch']} quarantined, "
                f"{counts['undiscovered']} undiscovered")
+
+
+cli.add_command(bmc)
+cli.add_command(discover_cmd)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from anyrack.filetree import SyncResult, sync_tree
 from anyrack.facts import NodeFacts, load_facts_dir
+from anyrack.filetree import SyncResult, sync_tree
 from anyrack.inventory.generate import render
 from anyrack.inventory.reconcile import NodeReport, reconcile, summary
 from anyrack.site import Site, load_site

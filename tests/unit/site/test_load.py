@@ -53,7 +53,8 @@ def test_profile_from_url_or_key(tmp_path: Path) -> None:
 
 
 def test_all_problems_reported_in_line_order(tmp_path: Path) -> None:
-    text = LAB.read_text().replace("u: 3", "u: 2").replace("10.77.0.22", "10.78.0.22").replace("role: compute\n", "role: computer\n", 1)
+    text = LAB.read_text().replace("u: 3", "u: 2").replace("10.77.0.22", "10.78.0.22")
+    text = text.replace("role: compute\n", "role: computer\n", 1)
     (tmp_path / "site.yaml").write_text(text)
     with pytest.raises(InvalidInput) as err:
         load_site(tmp_path / "site.yaml", "site.yaml")

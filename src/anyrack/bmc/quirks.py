@@ -1,0 +1,37 @@
+"""Named switches for the ways real BMCs depart from the Redfish spec; every default is spec behaviour.
+
+Generic code consults ``quirks.<switch>``; a vendor profile (``bmc/profiles/``) sets the switches its
+BMCs need, each with a comment naming the model, firmware and symptom.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Quirks:
+    etag_required: bool = False
+    """PATCH without If-Match is refused (428): fetch the ETag first and always send it."""
+    boot_mode_rejected: bool = False
+    """A Boot PATCH that names BootSourceOverrideMode is refused: never send the mode."""
+    boot_patch_needs_enabled: bool = True
+    """A Boot PATCH must carry BootSourceOverrideEnabled with the target (partial PATCH ignored)."""
+    bios_settings_path: str = "Settings"
+    """Where BIOS changes go, relative to the Bios resource, when it has no @Redfish.Settings link."""
+    media_boot_target: str = "Cd"
+    """Boot target that boots the inserted virtual-media image."""
+    media_send_inserted: bool | None = None
+    """InsertMedia/PATCH body: True = must carry Inserted/WriteProtected, False = must not, None = either."""
+    media_on_systems: bool = False
+    """VirtualMedia lives under Systems/<id> rather than Managers/<id>."""
+    transient_message_ids: tuple[str, ...] = ()
+    """Message ids (any case, matched as substrings) that mean 'not ready, retry' even with a 4xx status."""
+    max_sessions: int = 4
+    """Concurrent requests to one BMC; sessions and BMC CPUs are scarce."""
+    power_on_timeout_s: float = 120.0
+    """How long power-on may take before it is called failed (some servers take ~46 s)."""
+    gpu_baseboard_systems: bool = True
+    """GPUs may sit in a second ComputerSystem (e.g. a GPU baseboard) rather than the host system."""
+    host_interface_macs_excluded: bool = True
+    """EthernetInterfaces that are the BMC's host interface are not host NICs."""

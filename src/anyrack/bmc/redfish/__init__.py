@@ -1,0 +1,1 @@
+"""Standards-first Redfish: HTTP client, facts collection, the verb set, settings writes."""

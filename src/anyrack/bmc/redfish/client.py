@@ -1,0 +1,251 @@
+"""A small async Redfish HTTP client: sessions, retries, ETags, and errors that name the node.
+
+One :class:`aiohttp.ClientSession` (one connection pool) is shared by every BMC of a discovery run;
+each :class:`RedfishClient` adds its BMC's credentials, session token and request limit on top.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import ssl
+from typing import Any
+
+import aiohttp
+
+from anyrack.bmc.quirks import Quirks
+from anyrack.errors import BmcAuthFailed, BmcError, BmcUnreachable
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUS = {500, 502, 503, 504}
+ROOT = "/redfish/v1"
+
+
+def ssl_context(ca_file: str | None = None, insecure: bool = False) -> ssl.SSLContext | bool:
+    """TLS verified against ``ca_file`` (a per-site CA bundle) or the system store; ``insecure`` turns it off."""
+    if insecure:
+        return False
+    return ssl.create_default_context(cafile=ca_file)
+
+
+def redfish_message(body: Any) -> str:
+    """The BMC's own words from a Redfish error body (first extended message), else ''."""
+    if not isinstance(body, dict):
+        return ""
+    error = body.get("error") or {}
+    extended = error.get("@Message.ExtendedInfo") or body.get("@Message.ExtendedInfo") or []
+    for info in extended if isinstance(extended, list) else []:
+        if isinstance(info, dict) and info.get("Message"):
+            msg_id = info.get("MessageId", "")
+            return f"{info['Message']} [{msg_id}]" if msg_id else str(info["Message"])
+    return str(error.get("message", ""))
+
+
+class HttpError(BmcError):
+    """The BMC answered with an HTTP error status."""
+
+    template = "{node}: {method} {path}: HTTP {status}{colon}{message}"
+
+    def __init__(self, node: str, method: str, path: str, status: int, message: str) -> None:
+        self.status = status
+        super().__init__(node=node, method=method, path=path, status=status, colon=": " if message else "",
+                         message=message)
+
+
+class RedfishClient:
+    """Requests to one BMC over a shared pool; use ``async with``."""
+
+    def __init__(self, http: aiohttp.ClientSession, base_url: str, username: str, password: str, *,
+                 node: str | None = None, tls: ssl.SSLContext | bool = True, quirks: Quirks | None = None,
+                 use_session: bool = True, timeout: float = 30.0, retries: int = 4, backoff: float = 0.5) -> None:
+        self.http = http
+        self.base = base_url.rstrip("/")
+        self.node = node or self.base
+        self.tls = tls
+        self.quirks = quirks or Quirks()
+        self._username, self._password = username, password
+        self.use_session = use_session
+        self.timeout = aiohttp.ClientTimeout(total=timeout)
+        self.retries, self.backoff = retries, backoff
+        self._token: str | None = None
+        self._session_uri: str | None = None
+        self._limit = asyncio.Semaphore(self.quirks.max_sessions)
+        self.etags: dict[str, str] = {}
+        self.requests = 0
+
+    def with_quirks(self, quirks: Quirks) -> None:
+        """Apply a profile's quirks once the profile is known (after reading the service root)."""
+        self.quirks = quirks
+        self._limit = asyncio.Semaphore(quirks.max_sessions)
+
+    async def __aenter__(self) -> RedfishClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.logout()
+
+    # auth --------------------------------------------------------------------------------------
+    async def login(self, root: dict) -> None:
+        """Create a Redfish session (deleted by :meth:`logout`); fall back to basic auth if there is none."""
+        sessions = ((root.get("Links") or {}).get("Sessions") or {}).get("@odata.id")
+        if not self.use_session or not sessions:
+            self.use_session = False
+            return
+        status, headers, body = await self._send("POST", sessions, {"UserName": self._username,
+                                                                     "Password": self._password}, auth=False)
+        if status in (401, 403):
+            why = redfish_message(body) or "check the credential"
+            raise BmcAuthFailed(node=self.node, detail=f"login refused (HTTP {status}): {why}")
+        if status >= 400:
+            raise HttpError(self.node, "POST", sessions, status, redfish_message(body) or "cannot create a session")
+        self._token = headers.get("X-Auth-Token")
+        location = headers.get("Location") or (body or {}).get("@odata.id")
+        self._session_uri = location
+        if not self._token:
+            self.use_session = False
+
+    async def logout(self) -> None:
+        """Delete the session, always: BMCs have few and leaked ones lock clients out."""
+        uri, self._session_uri = self._session_uri, None
+        if uri and self._token:
+            try:
+                await self._send("DELETE", uri, None)
+            except (TimeoutError, BmcError, OSError) as err:
+                log.warning("%s: could not delete session %s: %s", self.node, uri, err)
+        self._token = None
+
+    # requests ----------------------------------------------------------------------------------
+    async def get(self, path: str) -> dict:
+        """GET a resource as JSON (its ETag remembered for a later PATCH)."""
+        status, headers, body = await self.request("GET", path)
+        if headers.get("ETag"):
+            self.etags[path] = headers["ETag"]
+        elif isinstance(body, dict) and body.get("@odata.etag"):
+            self.etags[path] = body["@odata.etag"]
+        return body if isinstance(body, dict) else {}
+
+    async def members(self, path: str | None) -> list[dict]:
+        """Every member of a collection, fetched concurrently (bounded by the BMC's request limit)."""
+        if not path:
+            return []
+        collection = await self.get(path)
+        links = [m["@odata.id"] for m in collection.get("Members") or [] if isinstance(m, dict) and "@odata.id" in m]
+        return list(await asyncio.gather(*(self.get(link) for link in links)))
+
+    async def root(self) -> dict:
+        """The service root, which needs no authentication."""
+        status, _, body = await self._send("GET", ROOT, None, auth=False, retry=True)
+        if status >= 400 or not isinstance(body, dict):
+            raise HttpError(self.node, "GET", ROOT, status, redfish_message(body) or "no Redfish service root")
+        return body
+
+    async def patch(self, path: str, body: dict) -> dict:
+        """PATCH with If-Match when an ETag is known or required; on 412 retry once with the other quoting."""
+        if self.quirks.etag_required and path not in self.etags:
+            await self.get(path)
+        etag = self.etags.get(path)
+        headers = {"If-Match": etag} if etag else {}
+        status, resp_headers, answer = await self.request("PATCH", path, body, headers=headers, check=False)
+        if status == 412 and etag:
+            # Seen on several BMC families: the ETag must be sent quoted, or unquoted, unlike what GET returned.
+            await self.get(path)
+            other = _requote(self.etags.get(path, etag))
+            status, resp_headers, answer = await self.request("PATCH", path, body, headers={"If-Match": other},
+                                                              check=False)
+        if status >= 400:
+            raise HttpError(self.node, "PATCH", path, status, redfish_message(answer))
+        self.etags.pop(path, None)
+        return answer if isinstance(answer, dict) else {}
+
+    async def post(self, path: str, body: dict) -> tuple[dict, dict]:
+        """POST (actions, collections); returns (body, headers)."""
+        _, headers, answer = await self.request("POST", path, body)
+        return (answer if isinstance(answer, dict) else {}), dict(headers)
+
+    async def request(self, method: str, path: str, body: dict | None = None, *, headers: dict | None = None,
+                      check: bool = True) -> tuple[int, Any, Any]:
+        """One request with retries on transient failures; raises HttpError for error statuses if ``check``."""
+        async with self._limit:
+            status, resp_headers, answer = await self._send(method, path, body, headers=headers, retry=True)
+            if status == 401 and self.use_session and self._token:
+                # The session expired or was dropped by the BMC: log in again once.
+                self._token = self._session_uri = None
+                await self.login(await self.root())
+                status, resp_headers, answer = await self._send(method, path, body, headers=headers, retry=True)
+        if status in (401, 403):
+            raise BmcAuthFailed(node=self.node, detail=f"{method} {path}: HTTP {status}: "
+                                                       f"{redfish_message(answer) or 'credentials refused'}")
+        if check and status >= 400:
+            raise HttpError(self.node, method, path, status, redfish_message(answer))
+        return status, resp_headers, answer
+
+    async def _send(self, method: str, path: str, body: dict | None, *, headers: dict | None = None,
+                    auth: bool = True, retry: bool = False) -> tuple[int, Any, Any]:
+        url = path if path.startswith("http") else f"{self.base}{path}"
+        hdrs = {"Accept": "application/json", "OData-Version": "4.0", **(headers or {})}
+        basic = None
+        if auth and self._token:
+            hdrs["X-Auth-Token"] = self._token
+        elif auth:
+            basic = aiohttp.BasicAuth(self._username, self._password)
+        attempts = self.retries + 1 if retry else 1
+        for attempt in range(attempts):
+            delay = self.backoff * (2**attempt) * (0.5 + random.random())
+            try:
+                self.requests += 1
+                async with self.http.request(method, url, json=body, headers=hdrs, auth=basic, ssl=self.tls,
+                                             timeout=self.timeout, allow_redirects=False) as resp:
+                    raw = await resp.read()
+                    answer = _json(raw)
+                    if attempt + 1 < attempts and self._transient(resp.status, answer):
+                        delay = _retry_after(resp.headers.get("Retry-After"), delay)
+                        log.debug("%s: %s %s: HTTP %s, retry in %.1fs", self.node, method, path, resp.status, delay)
+                        await asyncio.sleep(delay)
+                        continue
+                    return resp.status, resp.headers, answer
+            except (ssl.SSLCertVerificationError, aiohttp.ClientConnectorCertificateError) as err:
+                why = getattr(err, "verify_message", None) or getattr(err, "certificate_error", err)
+                raise BmcUnreachable(node=self.node, detail=f"TLS certificate not trusted ({why}); give the site "
+                                                            "CA bundle, or set insecure for this BMC") from None
+            except (TimeoutError, aiohttp.ClientError, OSError) as err:
+                if attempt + 1 >= attempts:
+                    cause = "timed out" if isinstance(err, asyncio.TimeoutError) else f"{type(err).__name__}: {err}"
+                    raise BmcUnreachable(node=self.node, detail=f"{method} {path}: {cause} "
+                                                                f"(after {attempts} tries)") from None
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _transient(self, status: int, answer: Any) -> bool:
+        if status in RETRY_STATUS:
+            return True
+        if status >= 400 and self.quirks.transient_message_ids:
+            text = redfish_message(answer).lower()
+            return any(m.lower() in text for m in self.quirks.transient_message_ids)
+        return False
+
+
+def _json(raw: bytes) -> Any:
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+def _retry_after(header: str | None, default: float) -> float:
+    try:
+        return min(max(float(header), 0.0), 60.0) if header else default
+    except ValueError:
+        return default
+
+
+def _requote(etag: str) -> str:
+    """``"abc"`` ⇄ ``abc`` (keeping a ``W/`` prefix)."""
+    weak = etag.startswith("W/")
+    core = etag[2:] if weak else etag
+    core = core[1:-1] if len(core) >= 2 and core[0] == core[-1] == '"' else f'"{core}"'
+    return ("W/" if weak else "") + core

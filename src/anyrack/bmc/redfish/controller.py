@@ -1,0 +1,231 @@
+"""The BMC verb set over Redfish, with the detected (or named) vendor profile's quirks applied."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from anyrack.bmc import api
+from anyrack.bmc.api import BootOverride, Controller, FirmwareItem, Health, PowerState
+from anyrack.bmc.profiles import Profile, RootInfo, detect_profile, get_profile
+from anyrack.bmc.redfish import settings
+from anyrack.bmc.redfish.client import RedfishClient, ssl_context
+from anyrack.bmc.redfish.inventory import collect_facts, known, link
+from anyrack.errors import BmcError, BmcVerifyFailed, Unsupported
+from anyrack.facts import NodeFacts
+
+log = logging.getLogger(__name__)
+
+BOOT_TARGETS = {"none": "None", "pxe": "Pxe", "http": "UefiHttp", "cd": "Cd", "disk": "Hdd", "bios": "BiosSetup",
+                "usb": "Usb"}
+_FROM_REDFISH = {v: k for k, v in BOOT_TARGETS.items()}
+_FINAL_STATE = {"on": "On", "off": "Off", "graceful_off": "Off", "cycle": "On", "reset": "On",
+                "graceful_restart": "On"}
+
+
+def http_base(url: str) -> str:
+    """``redfish+https://10.0.0.5:443`` → ``https://10.0.0.5:443``."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.split("+", 1)[-1] if parts.scheme.startswith("redfish") else parts.scheme
+    return f"{scheme}://{parts.netloc}"
+
+
+class RedfishController(Controller):
+    transport = "redfish"
+
+    def __init__(self, url: str, username: str, password: str, *, node: str | None = None,
+                 http: aiohttp.ClientSession | None = None, ca_file: str | None = None, insecure: bool = False,
+                 profile: str | None = None, timeout: float = 30.0, retries: int = 4, backoff: float = 0.5,
+                 poll_interval: float = 2.0) -> None:
+        super().__init__(url, node)
+        self._http, self._own_http = http, http is None
+        self._explicit_profile = profile
+        if insecure:
+            log.warning("%s: TLS verification is off for this BMC (insecure)", self.node)
+        self._client_args = dict(username=username, password=password, node=self.node,
+                                 tls=ssl_context(ca_file, insecure), use_session=True, timeout=timeout,
+                                 retries=retries, backoff=backoff)
+        self.poll_interval = poll_interval
+        self.client: RedfishClient | None = None
+        self.profile: Profile | None = None
+        self.root: dict = {}
+        self.system_paths: list[str] = []
+        self.system_path = ""
+        self.manager_path: str | None = None
+
+    # session -----------------------------------------------------------------------------------
+    async def open(self) -> None:
+        if self._http is None:
+            self._http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=8))
+        self.client = RedfishClient(self._http, http_base(self.url), **self._client_args)
+        self.root = await self.client.root()
+        await self.client.login(self.root)
+        systems = await self.client.members(link(self.root, "Systems"))
+        managers = await self.client.get(link(self.root, "Managers")) if link(self.root, "Managers") else {}
+        manager_paths = [m["@odata.id"] for m in managers.get("Members") or []]
+        info = RootInfo.from_root(self.root, tuple(str(s.get("Id")) for s in systems),
+                                  tuple(p.rstrip("/").rsplit("/", 1)[-1] for p in manager_paths))
+        self.profile = get_profile(self._explicit_profile) if self._explicit_profile else detect_profile(info)
+        self.client.with_quirks(self.profile.quirks)
+        if not systems:
+            raise BmcError(node=self.node, detail="the BMC lists no ComputerSystem")
+        self.system_paths = [s["@odata.id"] for s in systems]
+        # The host is the system that can be booted; a GPU baseboard system has no Boot property.
+        host = next((s for s in systems if "Boot" in s), systems[0])
+        self.system_path = host["@odata.id"]
+        self.manager_path = manager_paths[0] if manager_paths else None
+
+    async def close(self) -> None:
+        try:
+            if self.client:
+                await self.client.logout()
+        finally:
+            if self._own_http and self._http is not None:
+                await self._http.close()
+                self._http = None
+
+    @property
+    def c(self) -> RedfishClient:
+        if self.client is None:
+            raise BmcError(node=self.node, detail="not connected (use 'async with')")
+        return self.client
+
+    # facts -------------------------------------------------------------------------------------
+    async def inventory(self, node: str) -> NodeFacts:
+        assert self.profile is not None
+        return await collect_facts(self.c, node, self.url, self.profile, self.root, self.system_paths,
+                                   self.system_path, self.manager_path)
+
+    # power -------------------------------------------------------------------------------------
+    async def power_state(self) -> PowerState:
+        state = (await self.c.get(self.system_path)).get("PowerState")
+        return state if state in ("On", "Off", "PoweringOn", "PoweringOff", "Paused") else "Unknown"
+
+    async def _reset_types(self) -> tuple[str, ...]:
+        system = await self.c.get(self.system_path)
+        action = (system.get("Actions") or {}).get("#ComputerSystem.Reset") or {}
+        allowed = action.get("ResetType@Redfish.AllowableValues")
+        if allowed is None and action.get("@Redfish.ActionInfo"):
+            info = await self.c.get(action["@Redfish.ActionInfo"])
+            for param in info.get("Parameters") or []:
+                if param.get("Name") == "ResetType":
+                    allowed = param.get("AllowableValues")
+        return tuple(allowed or ())
+
+    async def allowed_power_actions(self) -> tuple[str, ...]:
+        allowed = await self._reset_types()
+        if not allowed:
+            return tuple(api.RESET_TYPES)
+        return tuple(a for a, types in api.RESET_TYPES.items() if any(t in allowed for t in types))
+
+    async def power(self, action: api.PowerAction, wait: float = 0) -> PowerState:
+        if action not in api.RESET_TYPES:
+            raise BmcError(node=self.node, detail=f"unknown power action {action!r}")
+        current = await self.power_state()
+        if (action == "on" and current == "On") or (action in ("off", "graceful_off") and current == "Off"):
+            return current
+        allowed = await self._reset_types()
+        choices = [t for t in api.RESET_TYPES[action] if not allowed or t in allowed]
+        if not choices:
+            raise Unsupported(what=f"power {action}", by=f"{self.node} (allowed ResetType: {', '.join(allowed)})")
+        system = await self.c.get(self.system_path)
+        target = ((system.get("Actions") or {}).get("#ComputerSystem.Reset") or {}).get("target") or \
+            f"{self.system_path.rstrip('/')}/Actions/ComputerSystem.Reset"
+        await self.c.post(target, {"ResetType": choices[0]})
+        if wait <= 0:
+            return await self.power_state()
+        return await self._wait_power(_FINAL_STATE.get(action, "On"), wait, action)
+
+    async def _wait_power(self, wanted: str, wait: float, action: str) -> PowerState:
+        deadline = time.monotonic() + wait
+        while True:
+            state = await self.power_state()
+            if state == wanted:
+                return state
+            if time.monotonic() >= deadline:
+                raise BmcVerifyFailed(node=self.node, what=f"power {action}", actual=state, wanted=wanted)
+            await asyncio.sleep(self.poll_interval)
+
+    # boot --------------------------------------------------------------------------------------
+    async def boot_override(self) -> BootOverride:
+        boot = (await self.c.get(self.system_path)).get("Boot") or {}
+        enabled = boot.get("BootSourceOverrideEnabled", "Disabled")
+        target = _FROM_REDFISH.get(boot.get("BootSourceOverrideTarget") or "None", "none")
+        mode = {"UEFI": "uefi", "Legacy": "legacy"}.get(boot.get("BootSourceOverrideMode") or "")
+        allowed = tuple(_FROM_REDFISH[v] for v in boot.get("BootSourceOverrideTarget@Redfish.AllowableValues") or []
+                        if v in _FROM_REDFISH)
+        return BootOverride("none" if enabled == "Disabled" else target, enabled == "Continuous", mode, allowed)
+
+    async def set_boot_override(self, target: api.BootTarget, persistent: bool = False,
+                                mode: api.BootMode | None = None) -> BootOverride:
+        if target not in BOOT_TARGETS:
+            raise BmcError(node=self.node, detail=f"unknown boot target {target!r} ({', '.join(BOOT_TARGETS)})")
+        before = await self.boot_override()
+        if before.allowed and target != "none" and target not in before.allowed:
+            raise Unsupported(what=f"boot target {target!r}", by=f"{self.node} (allowed: {', '.join(before.allowed)})")
+        boot: dict = {"BootSourceOverrideTarget": BOOT_TARGETS[target],
+                      "BootSourceOverrideEnabled": "Disabled" if target == "none" else
+                      ("Continuous" if persistent else "Once")}
+        if mode and not self.c.quirks.boot_mode_rejected:
+            boot["BootSourceOverrideMode"] = {"uefi": "UEFI", "legacy": "Legacy"}[mode]
+        await self.c.patch(self.system_path, {"Boot": boot})
+        after = await self.boot_override()
+        if after.target != target or (target != "none" and after.persistent != persistent):
+            raise BmcVerifyFailed(node=self.node, what="boot override",
+                                  actual=f"{after.target} ({'continuous' if after.persistent else 'once'})",
+                                  wanted=f"{target} ({'continuous' if persistent else 'once'})")
+        return after
+
+    # virtual media and BIOS live in settings.py -------------------------------------------------
+    async def media_status(self) -> api.MediaStatus:
+        return await settings.media_status(self)
+
+    async def insert_media(self, image_url: str) -> api.MediaStatus:
+        return await settings.insert_media(self, image_url)
+
+    async def eject_media(self) -> api.MediaStatus:
+        return await settings.eject_media(self)
+
+    async def bios(self) -> api.BiosState:
+        return await settings.bios(self)
+
+    async def set_bios(self, attributes: dict[str, object]) -> api.BiosState:
+        return await settings.set_bios(self, attributes)
+
+    async def set_user(self, username: str, password: str, role: str = "Administrator") -> None:
+        await settings.set_user(self, username, password, role)
+
+    # firmware and health -----------------------------------------------------------------------
+    async def firmware(self) -> list[FirmwareItem]:
+        update = await self.c.get(link(self.root, "UpdateService") or "/redfish/v1/UpdateService")
+        items = await self.c.members(link(update, "FirmwareInventory"))
+        return sorted((FirmwareItem(str(i.get("Id")), str(i.get("Name") or i.get("Id")), known(i.get("Version")) or "",
+                                    i.get("Updateable")) for i in items), key=lambda f: f.id)
+
+    async def health(self) -> Health:
+        system = await self.c.get(self.system_path)
+        status = system.get("Status") or {}
+        overall = status.get("HealthRollup") or status.get("Health") or "Unknown"
+        problems = []
+        chassis_path = link(system, "Links", "Chassis")
+        temps: dict[str, float] = {}
+        if chassis_path:
+            chassis = await self.c.get(chassis_path)
+            thermal = await self.c.get(link(chassis, "Thermal")) if link(chassis, "Thermal") else {}
+            for sensor in thermal.get("Temperatures") or []:
+                name = str(sensor.get("Name") or sensor.get("MemberId"))
+                if isinstance(sensor.get("ReadingCelsius"), int | float):
+                    temps[name] = float(sensor["ReadingCelsius"])
+                health = (sensor.get("Status") or {}).get("Health")
+                if health and health != "OK":
+                    problems.append(f"{name}: {health}")
+            for fan in thermal.get("Fans") or []:
+                health = (fan.get("Status") or {}).get("Health")
+                if health and health != "OK":
+                    problems.append(f"{fan.get('Name') or fan.get('MemberId')}: {health}")
+        overall = overall if overall in ("OK", "Warning", "Critical") else "Unknown"
+        return Health(overall, await self.power_state(), tuple(problems), temps)

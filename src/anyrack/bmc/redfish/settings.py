@@ -1,0 +1,131 @@
+"""Virtual media, BIOS attributes and BMC users over Redfish; every write is verified by reading back."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from anyrack.bmc.api import BiosState, MediaStatus
+from anyrack.bmc.redfish.client import RedfishClient
+from anyrack.bmc.redfish.inventory import link
+from anyrack.errors import BmcAuthFailed, BmcVerifyFailed, Unsupported
+
+if TYPE_CHECKING:
+    from anyrack.bmc.redfish.controller import RedfishController
+
+_CD_TYPES = {"CD", "DVD"}
+
+
+async def _media_slot(ctl: RedfishController) -> dict:
+    """The virtual-media member that takes CD/DVD images (under the Manager, or the System if so quirked)."""
+    owners = [ctl.system_path] if ctl.c.quirks.media_on_systems else [p for p in [ctl.manager_path] if p]
+    owners += [ctl.system_path] if not ctl.c.quirks.media_on_systems else []
+    for owner in owners:
+        resource = await ctl.c.get(owner)
+        slots = await ctl.c.members(link(resource, "VirtualMedia"))
+        for slot in slots:
+            if _CD_TYPES & set(slot.get("MediaTypes") or []):
+                return slot
+        if slots:
+            return slots[0]
+    raise Unsupported(what="virtual media", by=ctl.node)
+
+
+def _status(slot: dict) -> MediaStatus:
+    image = slot.get("Image") or None
+    inserted = bool(slot.get("Inserted")) if "Inserted" in slot else image is not None
+    return MediaStatus(str(slot.get("Id")), inserted, image, None)
+
+
+async def media_status(ctl: RedfishController) -> MediaStatus:
+    return _status(await _media_slot(ctl))
+
+
+async def insert_media(ctl: RedfishController, image_url: str) -> MediaStatus:
+    slot = await _media_slot(ctl)
+    path = slot["@odata.id"]
+    body: dict = {"Image": image_url}
+    if ctl.c.quirks.media_send_inserted is not False:
+        body.update({"Inserted": True, "WriteProtected": True})
+    action = ((slot.get("Actions") or {}).get("#VirtualMedia.InsertMedia") or {}).get("target")
+    if action:
+        await ctl.c.post(action, body)
+    else:
+        await ctl.c.patch(path, {**body, "Inserted": True})
+    after = _status(await ctl.c.get(path))
+    if after.image != image_url or not after.inserted:
+        raise BmcVerifyFailed(node=ctl.node, what="virtual media insert", actual=after.image, wanted=image_url)
+    return after
+
+
+async def eject_media(ctl: RedfishController) -> MediaStatus:
+    slot = await _media_slot(ctl)
+    path = slot["@odata.id"]
+    action = ((slot.get("Actions") or {}).get("#VirtualMedia.EjectMedia") or {}).get("target")
+    if action:
+        await ctl.c.post(action, {})
+    else:
+        await ctl.c.patch(path, {"Image": None, "Inserted": False})
+    after = _status(await ctl.c.get(path))
+    if after.inserted:
+        raise BmcVerifyFailed(node=ctl.node, what="virtual media eject", actual=after.image, wanted=None)
+    return after
+
+
+async def _bios_paths(ctl: RedfishController) -> tuple[str, str]:
+    system = await ctl.c.get(ctl.system_path)
+    bios_path = link(system, "Bios")
+    if not bios_path:
+        raise Unsupported(what="BIOS attributes", by=ctl.node)
+    bios = await ctl.c.get(bios_path)
+    settings = link(bios, "@Redfish.Settings", "SettingsObject")
+    return bios_path, settings or f"{bios_path.rstrip('/')}/{ctl.c.quirks.bios_settings_path}"
+
+
+async def bios(ctl: RedfishController) -> BiosState:
+    bios_path, settings_path = await _bios_paths(ctl)
+    current = dict((await ctl.c.get(bios_path)).get("Attributes") or {})
+    try:
+        staged = dict((await ctl.c.get(settings_path)).get("Attributes") or {})
+    except BmcAuthFailed:
+        raise
+    except Exception:  # noqa: BLE001 - no settings object yet means nothing is pending
+        staged = {}
+    pending = {k: v for k, v in staged.items() if current.get(k) != v}
+    return BiosState(current, pending)
+
+
+async def set_bios(ctl: RedfishController, attributes: dict[str, object]) -> BiosState:
+    _, settings_path = await _bios_paths(ctl)
+    await ctl.c.patch(settings_path, {"Attributes": attributes})
+    state = await bios(ctl)
+    for key, value in attributes.items():
+        if state.pending.get(key, state.current.get(key)) != value:
+            raise BmcVerifyFailed(node=ctl.node, what=f"BIOS attribute {key}",
+                                  actual=state.pending.get(key, state.current.get(key)), wanted=value)
+    return state
+
+
+async def set_user(ctl: RedfishController, username: str, password: str, role: str) -> None:
+    service = await ctl.c.get(link(ctl.root, "AccountService") or "/redfish/v1/AccountService")
+    accounts_path = link(service, "Accounts")
+    if not accounts_path:
+        raise Unsupported(what="BMC users", by=ctl.node)
+    accounts = await ctl.c.members(accounts_path)
+    mine = next((a for a in accounts if a.get("UserName") == username), None)
+    if mine:
+        await ctl.c.patch(mine["@odata.id"], {"Password": password})
+    else:
+        free = next((a for a in accounts if not a.get("UserName") and a.get("Id") not in ("1", None)), None)
+        body = {"UserName": username, "Password": password, "RoleId": role, "Enabled": True}
+        if free:  # fixed-slot BMCs: fill an empty account instead of POSTing a new one
+            await ctl.c.patch(free["@odata.id"], body)
+        else:
+            await ctl.c.post(accounts_path, body)
+    # Verify: the new credentials must log in.
+    probe = RedfishClient(ctl.c.http, ctl.c.base, username, password, node=ctl.node, tls=ctl.c.tls,
+                          quirks=ctl.c.quirks, use_session=False, retries=1)
+    try:
+        await probe.get(link(ctl.root, "Systems") or "/redfish/v1/Systems")
+    except BmcAuthFailed:
+        raise BmcVerifyFailed(node=ctl.node, what=f"BMC user {username!r}", actual="login refused",
+                              wanted="login accepted") from None

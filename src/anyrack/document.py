@@ -54,8 +54,27 @@ class Document:
             loc = loc[:-1]
         return self.lines.get((), 1)
 
+    def written(self, loc: Loc) -> Loc:
+        """``loc`` cut where the file holds a plain value.
+
+        A short form the model expanded (``bmc: URL`` → ``bmc.url``; ``nodes: 'a[1-2]'`` → ``nodes[0]``)
+        is cited as the operator wrote it.
+        """
+        data = self.data
+        for depth, part in enumerate(loc):
+            if isinstance(data, dict) and part in data:
+                data = data[part]
+            elif isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
+                data = data[part]
+            elif isinstance(data, dict | list):
+                return loc  # a missing key or an index past the end: cite it as named
+            else:
+                return loc[:depth]
+        return loc
+
     def problem(self, loc: Loc, message: str) -> Problem:
-        """A problem located at ``loc`` in this document."""
+        """A problem located at ``loc`` (as written in the file) in this document."""
+        loc = self.written(loc)
         return Problem(self.name, self.line_of(loc), format_key(loc), message)
 
 
@@ -97,7 +116,11 @@ def parse(text: str, name: str) -> Document:
     try:
         root = loader.get_single_node()
     except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
+        # For an unclosed bracket or quote, or a key without ':', the context mark is where the mistake is;
+        # otherwise the problem mark (where the parser stopped) is.
+        context = str(err.context or "")
+        use_context = err.context_mark and any(w in context for w in ("flow", "quoted", "simple key"))
+        mark = err.context_mark if use_context else (err.problem_mark or err.context_mark)
         line = mark.line + 1 if mark else 0
         lines = text.splitlines()
         source_line = lines[line - 1] if 0 < line <= len(lines) else ""
@@ -110,6 +133,7 @@ def parse(text: str, name: str) -> Document:
         raise _fail(name, "file is empty; expected a YAML mapping")
     _check_expansion(root, name)
     builder = _Builder(name, loader)
+    builder.lines[()] = root.start_mark.line + 1
     data = builder.build(root, ())
     return Document(name, data, builder.lines)
 
@@ -174,7 +198,7 @@ class _Builder:
     def __init__(self, name: str, loader: Any) -> None:
         self.name = name
         self.loader = loader
-        self.lines: dict[Loc, int] = {(): 1}
+        self.lines: dict[Loc, int] = {}
 
     def build(self, node: yaml.Node, loc: Loc) -> Any:
         if isinstance(node, yaml.ScalarNode):

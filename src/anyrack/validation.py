@@ -44,7 +44,7 @@ def validate(doc: Document, model: type[M]) -> M:
 
 
 def _problem(doc: Document, model: type[BaseModel], error: Any) -> Problem:
-    loc = _clean_loc(error["loc"])
+    loc = doc.written(_clean_loc(error["loc"]))
     return doc.problem(loc, describe(error, model, loc))
 
 
@@ -81,7 +81,7 @@ def describe(error: Any, model: type[BaseModel], loc: Loc) -> str:
     if kind.startswith(("greater_than", "less_than")):
         return f"{value!r}: {error['msg'].replace('Input should be', 'must be')}"
     if kind == "string_pattern_mismatch":
-        return f"{value!r} has characters that are not allowed here"
+        return f"{value!r} does not have the expected form"
     return f"{value!r}: {error['msg']}" if value is not None else error["msg"]
 
 

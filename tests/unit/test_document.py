@@ -52,7 +52,7 @@ def test_duplicate_key_names_second_line(tmp_path) -> None:
         ("a: 1\n---\nb: 2\n", "s.yaml:2: more than one YAML document in the file"),
         ("a: &a [*a]\n", "s.yaml:1: an alias refers to the mapping or list that contains it"),
         ("a: *x\n", "s.yaml:1: not valid YAML: found undefined alias"),
-        ("a: [1, 2\n", "s.yaml:2: not valid YAML"),
+        ("a: [1, 2\n", "s.yaml:1: not valid YAML"),  # the unclosed '[' is on line 1
         ("{[1]: 2}\n", "s.yaml:1: a key must be a plain value"),
     ],
 )

@@ -50,9 +50,12 @@ def _unique_names(site: Site) -> Iterator[Finding]:
     yield from _duplicates(
         [(("slurm", "partitions", i, "name"), p.name) for i, p in enumerate(site.slurm.partitions)], "partition"
     )
-    # Names that differ only in case or punctuation would share one Ansible group.
+    # Names that differ only in case or punctuation would share one Ansible group (exact repeats are
+    # reported above, once).
+    first_racks = {r.name: i for i, r in reversed(list(enumerate(site.racks)))}
     yield from _duplicates(
-        [(("racks", i, "name"), group_name("rack", r.name)) for i, r in enumerate(site.racks)],
+        [(("racks", i, "name"), group_name("rack", name)) for name, i in sorted(first_racks.items(),
+                                                                                 key=lambda kv: kv[1])],
         "rack group (names differing only in case or punctuation)",
     )
     yield from _duplicates(

@@ -23,6 +23,7 @@ _IDENT = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,62})$")
 _PROFILE = re.compile(r"^[a-z0-9_]{1,40}$")
 _MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 _ENV = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_TIME_LIMIT = re.compile(r"^(UNLIMITED|\d+(:\d{1,2}){0,2}|\d+-\d{1,2}(:\d{1,2}){0,2})$")
 
 
 class Model(BaseModel):
@@ -58,6 +59,19 @@ def _cidr(value: str) -> str:
         raise ValueError(f"{value!r} is not a network in CIDR form, such as 10.0.0.0/24 ({err})") from None
 
 
+def _profile(value: str) -> str:
+    if not _PROFILE.match(value):
+        raise ValueError(f"{value!r} is not a profile name (lowercase letters, digits, '_')")
+    return value
+
+
+def _time_limit(value: str) -> str:
+    if not _TIME_LIMIT.match(value):
+        raise ValueError(f"{value!r} is not a Slurm time limit (UNLIMITED, MINUTES, MINUTES:SECONDS, "
+                         "HOURS:MINUTES:SECONDS, DAYS-HOURS, DAYS-HOURS:MINUTES, DAYS-HOURS:MINUTES:SECONDS)")
+    return value
+
+
 def _mac(value: str) -> str:
     normal = value.lower().replace("-", ":")
     if not _MAC.match(normal):
@@ -80,13 +94,18 @@ class SecretRef(Model):
     file: str | None = None
     vault: str | None = None
 
+    @field_validator("env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        if value is not None and not _ENV.match(value):
+            raise ValueError(f"{value!r} is not an environment variable name (letters, digits, '_')")
+        return value
+
     @model_validator(mode="after")
     def _one_source(self) -> SecretRef:
         given = [k for k in ("env", "file", "vault") if getattr(self, k)]
         if len(given) != 1:
             raise ValueError("give exactly one of env, file or vault")
-        if self.env and not _ENV.match(self.env):
-            raise ValueError(f"{self.env!r} is not an environment variable name")
         return self
 
     def describe(self) -> str:
@@ -114,7 +133,7 @@ class Bmc(Model):
     """A node's management controller: URL (scheme picks the transport), optional profile, credential."""
 
     url: str
-    profile: Annotated[str, Field(pattern=_PROFILE.pattern)] | None = None
+    profile: Annotated[str, AfterValidator(_profile)] | None = None
     credential: Name | None = None
     insecure: bool = False
 
@@ -264,7 +283,7 @@ class Partition(Model):
     nodes: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1)
     """Node names or Slurm host lists such as ``gpu[001-032]``."""
     default: bool = False
-    max_time: Annotated[str, Field(pattern=r"^(UNLIMITED|\d+(-\d{1,2})?(:\d{2}){0,2})$")] = "UNLIMITED"
+    max_time: Annotated[str, AfterValidator(_time_limit)] = "UNLIMITED"
 
     @field_validator("nodes", mode="before")
     @classmethod

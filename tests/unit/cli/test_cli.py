@@ -62,7 +62,7 @@ def test_bad_input_one_line_and_debug(tmp_path: Path, capsys: pytest.CaptureFixt
     bad.write_text(LAB.read_text().replace("redfish+https://127.0.0.1:8442", "redfsh+https://127.0.0.1:8442"))
     assert main(["inventory", "generate", str(bad)]) == 2
     err = capsys.readouterr().err
-    assert err == (f"{bad}:42: nodes[1].bmc.url: 'redfsh+https' is not a known scheme "
+    assert err == (f"{bad}:42: nodes[1].bmc: 'redfsh+https' is not a known scheme "
                    "(redfish+https, redfish+http, ipmi)\n")
     assert not (tmp_path / "generated").exists()
     assert main(["--debug", "site", "validate", str(bad)]) == 2

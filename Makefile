@@ -33,6 +33,7 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 	@touch $@
 
 setup: $(VENV)/.synced
+	@PYTHON=$(TOOLS)/bin/python scripts/collections
 
 demo: setup
 	$(BIN)/anyrack site validate inventory/examples/lab/site.yaml
@@ -51,4 +52,4 @@ bench: setup
 	$(BIN)/python benchmarks/site_generation.py
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .pytest_cache inventory/examples/*/generated
+	rm -rf $(VENV) $(TOOLS) collections .pytest_cache inventory/examples/*/generated

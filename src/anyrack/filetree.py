@@ -25,16 +25,17 @@ class SyncResult:
     removed: tuple[str, ...]
 
 
-def write_atomic(path: Path, text: str, mode: int = 0o644) -> bool:
-    """Replace ``path`` with ``text`` atomically; return False (and touch nothing) if it already holds it."""
-    data = text.encode()
+def _unchanged(path: Path, data: bytes) -> bool:
     try:
-        if path.read_bytes() == data:
-            return False
+        return path.read_bytes() == data
     except FileNotFoundError:
-        pass
+        return False
     except OSError as err:
         raise OutputError(path=str(path), reason=err.strerror or str(err)) from None
+
+
+def _stage(path: Path, data: bytes, mode: int, fsync: bool) -> str:
+    """Write ``data`` to a temporary file beside ``path``; returns its name (removed again on failure)."""
     fd, tmp = -1, ""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -42,18 +43,33 @@ def write_atomic(path: Path, text: str, mode: int = 0o644) -> bool:
         with os.fdopen(fd, "wb") as handle:
             fd = -1
             handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if fsync:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.chmod(tmp, mode)
-        os.replace(tmp, path)
-        tmp = ""
+        return tmp
     except OSError as err:
-        raise OutputError(path=str(path), reason=err.strerror or str(err)) from None
-    finally:
         if fd >= 0:
             os.close(fd)
         if tmp:
             Path(tmp).unlink(missing_ok=True)
+        raise OutputError(path=str(path), reason=err.strerror or str(err)) from None
+
+
+def _replace(tmp: str, path: Path) -> None:
+    try:
+        os.replace(tmp, path)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        raise OutputError(path=str(path), reason=err.strerror or str(err)) from None
+
+
+def write_atomic(path: Path, text: str, mode: int = 0o644) -> bool:
+    """Replace ``path`` with ``text`` atomically; return False (and touch nothing) if it already holds it."""
+    data = text.encode()
+    if _unchanged(path, data):
+        return False
+    _replace(_stage(path, data, mode, fsync=True), path)
     return True
 
 
@@ -69,9 +85,26 @@ def sync_tree(root: Path, files: dict[str, str]) -> SyncResult:
         raise OutputError(path=str(root), reason=f"directory is not empty and has no {MARKER} marker; "
                                                  "anyrack only replaces directories it created")
     write_atomic(root / MARKER, _MARKER_TEXT)
-    written, unchanged = [], []
-    for rel in sorted(files):
-        (written if write_atomic(root / rel, files[rel]) else unchanged).append(rel)
+    written: list[str] = []
+    unchanged: list[str] = []
+    staged: list[tuple[str, str]] = []
+    try:
+        for rel in sorted(files):
+            data = files[rel].encode()
+            if _unchanged(root / rel, data):
+                unchanged.append(rel)
+            else:
+                staged.append((_stage(root / rel, data, 0o644, fsync=False), rel))
+        # One flush for the whole tree instead of one fsync per file (24,000 files for a large fabric):
+        # every new file is on disk before any of them replaces an old one.
+        if staged:
+            os.sync()
+        for tmp, rel in staged:
+            _replace(tmp, root / rel)
+            written.append(rel)
+    finally:
+        for tmp, _ in staged[len(written):]:  # a failure part-way: old files stay whole, temporaries go
+            Path(tmp).unlink(missing_ok=True)
     removed = []
     for dirpath, dirnames, filenames in os.walk(root, topdown=False):
         for filename in filenames:

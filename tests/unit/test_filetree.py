@@ -46,3 +46,22 @@ def test_sync_refuses_a_file(tmp_path: Path) -> None:
     (tmp_path / "f").write_text("x")
     with pytest.raises(OutputError, match="exists and is not a directory"):
         sync_tree(tmp_path / "f", {"a": "b"})
+
+
+def test_sync_failure_part_way_leaves_whole_files_and_no_temporaries(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "gen"
+    sync_tree(root, {"a.yml": "a1", "b.yml": "b1", "c.yml": "c1"})
+    real_replace, calls = os.replace, []
+
+    def flaky(src: str, dst: str) -> None:
+        calls.append(dst)
+        if len(calls) == 2:
+            raise OSError(5, "Input/output error")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(filetree.os, "replace", flaky)
+    with pytest.raises(OutputError, match="b.yml: cannot write: Input/output error"):
+        sync_tree(root, {"a.yml": "a2", "b.yml": "b2", "c.yml": "c2"})
+    assert [(root / n).read_text() for n in ("a.yml", "b.yml", "c.yml")] == ["a2", "b1", "c1"]
+    assert sorted(os.listdir(root)) == [filetree.MARKER, "a.yml", "b.yml", "c.yml"]

@@ -1,0 +1,170 @@
+"""``anyrack lab``: the test lab; ``anyrack lab bmc serve`` runs the BMC emulator."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import click
+from click.core import ParameterSource
+
+from anyrack.errors import AnyrackError
+from anyrack.lab.emulator import BmcEntry, LabOptions, TreeSpec, load_config, parse_fault, parse_tree, run_lab
+from anyrack.lab.emulator.quirks import QUIRK_NAMES, quirk_name
+from anyrack.lab.emulator.spec import FAULT_KINDS, LabSpecError
+
+_PATH = click.Path(path_type=Path)
+_ARGV = "anyrack.lab.argv"
+
+
+def default_state_dir() -> Path:
+    """Where the lab keeps its CA and certificates between runs."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local/state")
+    return Path(base) / "anyrack" / "lab"
+
+
+class _KeepsArgv(click.Command):
+    """A command that remembers its raw arguments, so --quirk/--fault can attach to the --tree before them."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta[_ARGV] = list(args)
+        return super().parse_args(ctx, args)
+
+
+def _ordered(argv: list[str]) -> list[tuple[str, str]]:
+    """(option, value) pairs of --tree, --quirk and --fault in command-line order."""
+    found, i = [], 0
+    while i < len(argv):
+        arg = argv[i]
+        for name in ("--tree", "--quirk", "--fault"):
+            if arg == name and i + 1 < len(argv):
+                found.append((name, argv[i + 1]))
+                i += 1
+            elif arg.startswith(name + "="):
+                found.append((name, arg.split("=", 1)[1]))
+        i += 1
+    return found
+
+
+def trees_from_argv(argv: list[str]) -> tuple[list[TreeSpec], dict[str, float], list[str]]:
+    """Trees with the quirks and faults that follow each; faults and quirks before any --tree apply to all."""
+    trees: list[dict[str, Any]] = []
+    lab_faults: dict[str, float] = {}
+    lab_quirks: list[str] = []
+    for option, value in _ordered(argv):
+        if option == "--tree":
+            path, count = parse_tree(value)
+            trees.append({"path": Path(path), "count": count, "quirks": [], "faults": {}})
+        elif option == "--quirk":
+            (trees[-1]["quirks"] if trees else lab_quirks).append(quirk_name(value))
+        else:
+            kind, share = parse_fault(value)
+            (trees[-1]["faults"] if trees else lab_faults)[kind] = share
+    specs = [TreeSpec(path=t["path"], count=t["count"], quirks=tuple(lab_quirks + t["quirks"]), faults=t["faults"])
+             for t in trees]
+    return specs, lab_faults, lab_quirks
+
+
+def describe(trees: list[TreeSpec], entries: list[BmcEntry]) -> list[str]:
+    """One line per tree: address range, count, quirks and how many BMCs have each fault."""
+    lines, start = [], 0
+    for spec in trees:
+        group = entries[start:start + spec.count]
+        start += spec.count
+        span = group[0].url if len(group) == 1 else f"{group[0].url} .. {group[-1].url}"
+        faults = Counter(f for e in group for f in e.faults)
+        quirks = ", ".join(dict.fromkeys(quirk_name(q).replace("_", "-") for q in spec.quirks)) or "none"
+        if spec.bmc_quirks:
+            quirks += f" (+ own quirks on {len(spec.bmc_quirks)} BMCs)"
+        lines.append(f"{spec.path}: {len(group)} BMC{'s' if len(group) != 1 else ''} at {span}; quirks: {quirks}; "
+                     f"faults: {', '.join(f'{k} x{n}' for k, n in sorted(faults.items())) or 'none'}")
+    return lines
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+def lab() -> None:
+    """The test lab: emulated BMCs (and, later, hosts and switches)."""
+
+
+@lab.group()
+def bmc() -> None:
+    """The BMC emulator: recorded Redfish trees served over HTTPS, many BMCs from one process."""
+
+
+@bmc.command("serve", cls=_KeepsArgv)
+@click.option("--tree", "tree_args", metavar="DIR[:COUNT]", multiple=True,
+              help="A recorded tree (DMTF mockup layout) and how many BMCs serve it. Repeatable.")
+@click.option("--quirk", "quirk_args", metavar="NAME", multiple=True,
+              help=f"Switch a quirk on for the previous --tree (all trees if none yet): {', '.join(QUIRK_NAMES)}.")
+@click.option("--fault", "fault_args", metavar="KIND:SHARE", multiple=True,
+              help=f"Give a share of the previous --tree's BMCs (of all BMCs if none yet) a fault: "
+                   f"{', '.join(FAULT_KINDS)}.")
+@click.option("--config", "config", type=_PATH, help="A YAML file with trees and options (flags given override).")
+@click.option("--port", type=int, default=8443, show_default=True, help="Port of every BMC address.")
+@click.option("--port-base", type=int, help="All BMCs on 127.0.0.1, on ports from this one up.")
+@click.option("--first-address", help="The first BMC's loopback address [default: 127.0.1.1; with --port-base "
+                                      "127.0.0.1].")
+@click.option("--state-dir", type=_PATH, help="Where the CA and certificates live [default: XDG state dir].")
+@click.option("--username", default="admin", show_default=True, help="Default user on every BMC.")
+@click.option("--password", help="Default user's password [default: a random one per BMC, see the listing].")
+@click.option("--session-limit", type=int, default=8, show_default=True, help="Open sessions per BMC.")
+@click.option("--power-delay", "power_delay_s", type=float, default=0.0, show_default=True,
+              help="Seconds a power change reads PoweringOn/PoweringOff.")
+@click.option("--latency-ms", type=int, default=0, show_default=True, help="Added to every response.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Chooses which BMCs get the faults.")
+@click.option("--listing", type=_PATH, help="Write the BMCs (URL, credentials, CA, tree, faults, quirks) as JSON.")
+@click.pass_context
+def bmc_serve(ctx: click.Context, tree_args: tuple[str, ...], quirk_args: tuple[str, ...],
+              fault_args: tuple[str, ...], config: Path | None, listing: Path | None, **flags: Any) -> None:
+    """Serve emulated BMCs until SIGINT/SIGTERM.
+
+    \b
+    Examples:
+      anyrack lab bmc serve --tree tests/fixtures/redfish/VENDOR/MODEL:100 --listing bmcs.json
+      anyrack lab bmc serve --tree A:10 --quirk etag-required --fault timeout:0.1 \\
+          --tree B:5 --port-base 9000 --seed 3
+      anyrack lab bmc serve --config lab.yaml --listing bmcs.json
+    """
+    trees, lab_faults, _quirks = trees_from_argv(ctx.meta.get(_ARGV, []))
+    if config is not None:
+        file_trees, options = load_config(config)
+        trees = file_trees + trees
+        given = {k: v for k, v in flags.items() if ctx.get_parameter_source(k) == ParameterSource.COMMANDLINE}
+        options = replace(options, **given, faults={**options.faults, **lab_faults})
+    else:
+        options = LabOptions(**flags, faults=lab_faults)
+    if not trees:
+        raise LabSpecError(what="lab bmc serve", reason="no --tree given (or trees in --config)")
+    if options.state_dir is None:
+        options = replace(options, state_dir=default_state_dir())
+
+    def ready(entries: list[BmcEntry]) -> None:
+        for line in describe(trees, entries):
+            click.echo(line)
+        click.echo(f"CA: {entries[0].ca}")
+        if listing is not None:
+            click.echo(f"listing: {listing}")
+        click.echo(f"serving {len(entries)} BMCs; Ctrl-C to stop", err=True)
+
+    run_lab(trees, options, listing=listing, on_ready=ready)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m anyrack.cli.lab``: run the group with one-line errors; returns the exit code."""
+    try:
+        lab.main(args=sys.argv[1:] if argv is None else argv, prog_name="anyrack lab", standalone_mode=False)
+        return 0
+    except click.ClickException as err:
+        err.show()
+        return err.exit_code
+    except AnyrackError as err:
+        click.echo(str(err), err=True)
+        return err.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -11,6 +11,8 @@ import click
 
 from anyrack import __version__
 from anyrack.cli.bmc import bmc, discover_cmd
+from anyrack.cli.fabric import fabric
+from anyrack.cli.lab import lab
 from anyrack.cli.report import print_reports, site_summary
 from anyrack.errors import AnyrackError, InvalidInput
 from anyrack.inventory import generate_inventory
@@ -106,6 +108,8 @@ def inventory_generate(path: Path, facts_dir: Path | None, out: Path | None, as_
 
 cli.add_command(bmc)
 cli.add_command(discover_cmd)
+cli.add_command(fabric)
+cli.add_command(lab)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,6 +7,7 @@ each :class:`RedfishClient` adds its BMC's credentials, session token and reques
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import random
@@ -67,6 +68,7 @@ class RedfishClient:
         self.tls = tls
         self.quirks = quirks or Quirks()
         self._username, self._password = username, password
+        self._basic = "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
         self.use_session = use_session
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self.retries, self.backoff = retries, backoff
@@ -95,12 +97,18 @@ class RedfishClient:
             self.use_session = False
             return
         status, headers, body = await self._send("POST", sessions, {"UserName": self._username,
-                                                                     "Password": self._password}, auth=False)
+                                                                     "Password": self._password}, auth=False,
+                                                 retry=True)
         if status in (401, 403):
             why = redfish_message(body) or "check the credential"
             raise BmcAuthFailed(node=self.node, detail=f"login refused (HTTP {status}): {why}")
         if status >= 400:
-            raise HttpError(self.node, "POST", sessions, status, redfish_message(body) or "cannot create a session")
+            # No free session (the BMC's pool is full, often of sessions leaked by other tools), or no
+            # session support: basic auth still works on every BMC family anyrack knows.
+            log.warning("%s: cannot create a session (HTTP %s: %s); using basic auth", self.node, status,
+                        redfish_message(body) or "no message")
+            self.use_session = False
+            return
         self._token = headers.get("X-Auth-Token")
         location = headers.get("Location") or (body or {}).get("@odata.id")
         self._session_uri = location
@@ -186,17 +194,16 @@ class RedfishClient:
                     auth: bool = True, retry: bool = False) -> tuple[int, Any, Any]:
         url = path if path.startswith("http") else f"{self.base}{path}"
         hdrs = {"Accept": "application/json", "OData-Version": "4.0", **(headers or {})}
-        basic = None
         if auth and self._token:
             hdrs["X-Auth-Token"] = self._token
         elif auth:
-            basic = aiohttp.BasicAuth(self._username, self._password)
+            hdrs["Authorization"] = self._basic
         attempts = self.retries + 1 if retry else 1
         for attempt in range(attempts):
             delay = self.backoff * (2**attempt) * (0.5 + random.random())
             try:
                 self.requests += 1
-                async with self.http.request(method, url, json=body, headers=hdrs, auth=basic, ssl=self.tls,
+                async with self.http.request(method, url, json=body, headers=hdrs, ssl=self.tls,
                                              timeout=self.timeout, allow_redirects=False) as resp:
                     raw = await resp.read()
                     answer = _json(raw)
@@ -212,7 +219,7 @@ class RedfishClient:
                                                             "CA bundle, or set insecure for this BMC") from None
             except (TimeoutError, aiohttp.ClientError, OSError) as err:
                 if attempt + 1 >= attempts:
-                    cause = "timed out" if isinstance(err, asyncio.TimeoutError) else f"{type(err).__name__}: {err}"
+                    cause = _cause(err)
                     raise BmcUnreachable(node=self.node, detail=f"{method} {path}: {cause} "
                                                                 f"(after {attempts} tries)") from None
                 await asyncio.sleep(delay)
@@ -225,6 +232,19 @@ class RedfishClient:
             text = redfish_message(answer).lower()
             return any(m.lower() in text for m in self.quirks.transient_message_ids)
         return False
+
+
+def _cause(err: BaseException) -> str:
+    """A short operator-facing reason for a transport failure."""
+    if isinstance(err, TimeoutError):
+        return "timed out"
+    if isinstance(err, aiohttp.ClientPayloadError):
+        return "connection closed before the response was complete"
+    if isinstance(err, aiohttp.ServerDisconnectedError):
+        return "the BMC closed the connection"
+    if isinstance(err, aiohttp.ClientConnectorError):
+        return f"cannot connect ({err.os_error.strerror or err.os_error})"
+    return f"{type(err).__name__}: {err}"
 
 
 def _json(raw: bytes) -> Any:

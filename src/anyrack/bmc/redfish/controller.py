@@ -40,7 +40,7 @@ class RedfishController(Controller):
     def __init__(self, url: str, username: str, password: str, *, node: str | None = None,
                  http: aiohttp.ClientSession | None = None, ca_file: str | None = None, insecure: bool = False,
                  profile: str | None = None, timeout: float = 30.0, retries: int = 4, backoff: float = 0.5,
-                 poll_interval: float = 2.0) -> None:
+                 poll_interval: float = 5.0) -> None:
         super().__init__(url, node)
         self._http, self._own_http = http, http is None
         self._explicit_profile = profile
@@ -142,13 +142,15 @@ class RedfishController(Controller):
 
     async def _wait_power(self, wanted: str, wait: float, action: str) -> PowerState:
         deadline = time.monotonic() + wait
+        pause = 0.25  # quick first looks, then back off to poll_interval: BMC CPUs are slow and shared
         while True:
             state = await self.power_state()
             if state == wanted:
                 return state
             if time.monotonic() >= deadline:
                 raise BmcVerifyFailed(node=self.node, what=f"power {action}", actual=state, wanted=wanted)
-            await asyncio.sleep(self.poll_interval)
+            await asyncio.sleep(min(pause, max(deadline - time.monotonic(), 0.01)))
+            pause = min(pause * 2, self.poll_interval)
 
     # boot --------------------------------------------------------------------------------------
     async def boot_override(self) -> BootOverride:
@@ -167,6 +169,10 @@ class RedfishController(Controller):
         before = await self.boot_override()
         if before.allowed and target != "none" and target not in before.allowed:
             raise Unsupported(what=f"boot target {target!r}", by=f"{self.node} (allowed: {', '.join(before.allowed)})")
+        enabled = ((await self.c.get(self.system_path)).get("Boot") or {}).get(
+            "BootSourceOverrideEnabled@Redfish.AllowableValues")
+        if persistent and enabled and "Continuous" not in enabled:
+            raise Unsupported(what="a persistent boot override", by=f"{self.node} (allowed: {', '.join(enabled)})")
         boot: dict = {"BootSourceOverrideTarget": BOOT_TARGETS[target],
                       "BootSourceOverrideEnabled": "Disabled" if target == "none" else
                       ("Continuous" if persistent else "Once")}

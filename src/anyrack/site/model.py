@@ -194,17 +194,63 @@ class Network(Model):
 
 
 class Fabric(Model):
-    """The GPU fabric: ``rails`` parallel networks; each RDMA node has one NIC on every rail."""
+    """The GPU fabric: ``rails`` parallel networks; each RDMA node has one NIC on every rail.
+
+    The sizes below drive :mod:`anyrack.fabric.plan` (see docs/fabric.md); every one has a default, so a
+    fabric needs only ``type``, ``rails`` and (for RoCE) ``cidr``.
+    """
 
     type: Literal["roce", "infiniband"]
     rails: Annotated[int, Field(ge=1, le=16)]
     cidr: Cidr | None = None
     mtu: Annotated[int, Field(ge=1024, le=9216)] = 4096
+    # --- sizes: scalable units, switch radix, oversubscription
+    nodes_per_unit: Annotated[int, Field(ge=1, le=512)] = 32
+    """Nodes per scalable unit; a unit has one leaf per rail, and node i's NIC r goes to the rail-r leaf."""
+    leaf_ports: Annotated[int, Field(ge=2, le=1024)] = 64
+    spine_ports: Annotated[int, Field(ge=2, le=1024)] = 64
+    spines: Annotated[int, Field(ge=1, le=4096)] | None = None
+    """Spine count; computed from ports and oversubscription when not given."""
+    oversubscription: Annotated[float, Field(ge=1.0, le=16.0)] = 1.0
+    """Leaf host-facing to uplink bandwidth ratio (1.0: non-blocking)."""
+    # --- addressing and routing (RoCE)
+    asn_base: Annotated[int, Field(ge=1, le=4294967294)] = 4200000000
+    """Spine group g uses asn_base + g; leaf i uses asn_base + 100 + i (private 32-bit ASNs by default)."""
+    loopback_cidr: Cidr | None = None
+    """Switch loopbacks; default: the last block of ``cidr`` after the rail blocks."""
+    port_prefix: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,11}$")] = "swp"
+    port_start: Annotated[int, Field(ge=0, le=1024)] = 1
+    port_step: Annotated[int, Field(ge=1, le=16)] = 1
+    """Switch interface of front-panel port p (1-based): port_prefix + (port_start + (p - 1) * port_step)."""
+    # --- host side
+    host_devices: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,15}$")]] = Field(default_factory=list)
+    """Kernel names of the rail NICs in rail order, for nodes whose facts give no MACs."""
+    hca_names: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,63}$")]] = Field(default_factory=list)
+    """RDMA device names in rail order for NCCL_IB_HCA; default: each rail's RDMA device is named like its NIC."""
+    nccl_socket_ifname: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    """NCCL_SOCKET_IFNAME; default: every interface but loopback, containers' and the rails."""
+    nvlink_domain_nodes: Annotated[int, Field(ge=2, le=576)] | None = None
+    """Nodes per multi-node NVLink domain (rack-scale NVLink); adds a Slurm block topology."""
+    # --- lossless class (RoCE)
+    roce_pfc_priority: Annotated[int, Field(ge=0, le=7)] = 3
+    roce_dscp: Annotated[int, Field(ge=0, le=63)] = 26
+    roce_cnp_dscp: Annotated[int, Field(ge=0, le=63)] = 48
+    roce_cnp_priority: Annotated[int, Field(ge=0, le=7)] = 6
+    roce_ecn_min_kbytes: Annotated[int, Field(ge=1, le=1_000_000)] = 150
+    roce_ecn_max_kbytes: Annotated[int, Field(ge=1, le=1_000_000)] = 1500
+    roce_gid_index: Annotated[int, Field(ge=0, le=255)] = 3
+    # --- InfiniBand
+    ib_pkeys: dict[Name, Annotated[int, Field(ge=0x0001, le=0x7FFE)]] = Field(default_factory=dict)
+    """Slurm partition name → partition key; each becomes an IB partition of that Slurm partition's nodes."""
 
     @model_validator(mode="after")
     def _addressing(self) -> Fabric:
         if self.type == "roce" and self.cidr is None:
             raise ValueError("a roce fabric needs a cidr to address its rails")
+        if self.roce_ecn_min_kbytes > self.roce_ecn_max_kbytes:
+            raise ValueError("roce_ecn_min_kbytes is above roce_ecn_max_kbytes")
+        if self.roce_dscp == self.roce_cnp_dscp or self.roce_pfc_priority == self.roce_cnp_priority:
+            raise ValueError("RoCE data and CNP traffic need different DSCP values and priorities")
         return self
 
 

@@ -118,7 +118,8 @@ def _system(tree: Tree, key: str) -> SystemLayout:
     if bios:
         bios_doc = tree.docs[bios]
         link = ((bios_doc.get("@Redfish.Settings") or {}).get("SettingsObject") or {}).get("@odata.id")
-        wanted = path_key(link) if isinstance(link, str) else f"{bios}/Settings"
+        default = tree.behaviour.get("bios_settings_path", "Settings")
+        wanted = path_key(link) if isinstance(link, str) else f"{bios}/{default}"
         found = tree.find(wanted)
         settings, in_tree = found or wanted, found is not None
         full = bool(in_tree and isinstance(tree.docs.get(found), dict) and tree.docs[found].get("Attributes"))

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from anyrack.errors import InputError
+from anyrack import document
+from anyrack.errors import InputError, InvalidInput
 
 ROOT = "/redfish/v1"
 
@@ -78,8 +79,11 @@ def serialise(doc: dict[str, Any], lowercase: bool = False) -> tuple[bytes, str]
 class Tree:
     """The resources of one recorded tree: parsed JSON per key, CSDL bytes, and a cache of served bodies."""
 
-    def __init__(self, root: Path, docs: dict[str, Any], xml: dict[str, bytes]) -> None:
+    def __init__(self, root: Path, docs: dict[str, Any], xml: dict[str, bytes],
+                 behaviour: dict[str, Any] | None = None) -> None:
         self.root = root
+        self.behaviour = behaviour or {}
+        """What the firmware does that the recording cannot show (``emulator.yaml`` beside ``redfish/``)."""
         self.docs = docs
         self.xml = xml
         self._lower = {k.lower(): k for k in list(docs) + list(xml)}
@@ -149,4 +153,26 @@ def _read_tree(root: Path) -> Tree:
                 raise TreeError(path=str(file), reason=f"not JSON: {err}") from None
         elif "index.xml" in files:
             xml[key] = (Path(folder) / "index.xml").read_bytes()
-    return Tree(root, docs, xml)
+    return Tree(root, docs, xml, _behaviour(root))
+
+
+BEHAVIOUR_FILE = "emulator.yaml"
+BEHAVIOUR_KEYS = {"bios_settings_path": str}
+"""``bios_settings_path``: where the firmware takes BIOS changes when its Bios resource names no
+SettingsObject (relative to the Bios resource; default ``Settings``)."""
+
+
+def _behaviour(root: Path) -> dict[str, Any]:
+    """The tree's ``emulator.yaml`` (optional), checked like every other input file."""
+    path = root / BEHAVIOUR_FILE
+    if not path.is_file():
+        return {}
+    doc = document.load(path)
+    data = doc.data if isinstance(doc.data, dict) else {}
+    problems = [doc.problem((key,), f"unknown key (known: {', '.join(BEHAVIOUR_KEYS)})")
+                for key in data if key not in BEHAVIOUR_KEYS]
+    problems += [doc.problem((key,), f"expected {kind.__name__}") for key, kind in BEHAVIOUR_KEYS.items()
+                 if key in data and not isinstance(data[key], kind)]
+    if problems or not isinstance(doc.data, dict):
+        raise InvalidInput(problems or [doc.problem((), "expected a mapping")])
+    return data

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from anyrack.bmc.api import BiosState, MediaStatus
 from anyrack.bmc.redfish.client import RedfishClient
-from anyrack.bmc.redfish.inventory import link
+from anyrack.bmc.redfish.inventory import known, link
 from anyrack.errors import BmcAuthFailed, BmcVerifyFailed, Unsupported
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ async def _media_slot(ctl: RedfishController) -> dict:
 
 
 def _status(slot: dict) -> MediaStatus:
-    image = slot.get("Image") or None
+    image = known(slot.get("Image"))  # some firmware writes the text "None" for no image
     inserted = bool(slot.get("Inserted")) if "Inserted" in slot else image is not None
     return MediaStatus(str(slot.get("Id")), inserted, image, None)
 

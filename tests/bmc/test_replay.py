@@ -66,6 +66,12 @@ RECORDED = [
         ("AdvancedRAS_MachineCheckRecovery", "Enabled", "Disabled"), persistent_boot=False,
     ),
     Recorded(
+        # MegaRAC: Systems/Self and Managers/Self; one MAC is reported on two interfaces (counted once);
+        # no GPUs in this 2U4N node.
+        "ami/megarac-h262-z63", "ami", "GIGABYTE", "H262-Z63-00", "GJG9NF512A000302", "12.84.13", "C27",
+        "", [], ["b4:2e:99:ba:de:15", "b4:2e:99:ba:de:16"], ("FBO001", "UEFI", "LEGACY"),
+    ),
+    Recorded(
         # Hand-written layout (see its SOURCE.md): GPUs in HGX_Baseboard_0, identity on the chassis.
         "openbmc/hgx-h100-baseboard", "openbmc", "NVIDIA", "HGX H100 8-GPU", "1654323000123", "HGX-22.10-1-rc80",
         None, "NVIDIA H100 80GB HBM3", [f"165432301{i:04d}" for i in range(1, 9)], [], None,

@@ -23,6 +23,7 @@ def root_info(tree: str) -> RootInfo:
 
 @pytest.mark.parametrize(("tree", "profile"), [
     ("dell/idrac9-r750", "dell"), ("hpe/ilo5-xl675d", "hpe"), ("lenovo/xcc-sr670v2", "lenovo"),
+    ("ami/megarac-h262-z63", "ami"),
 ])
 def test_detect_recorded_roots(tree: str, profile: str) -> None:
     assert detect_profile(root_info(tree)).name == profile
@@ -37,7 +38,7 @@ def test_detect_by_ids_and_fallback() -> None:
 def test_every_builtin_has_a_unique_name_and_generic_is_last() -> None:
     names = [p.name for p in all_profiles()]
     assert len(names) == len(set(names)) and names[-1] == "generic"
-    assert {"dell", "hpe", "lenovo", "supermicro", "openbmc"} <= set(names)
+    assert {"ami", "dell", "hpe", "lenovo", "supermicro", "openbmc"} <= set(names)
 
 
 def test_get_profile_unknown() -> None:

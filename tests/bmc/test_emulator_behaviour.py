@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from anyrack.errors import InvalidInput
-from anyrack.lab import LabOptions, TreeSpec, serve_lab
+from anyrack.lab import TreeSpec, serve_lab
 
 pytestmark = pytest.mark.bmc
 HGX = Path(__file__).resolve().parents[1] / "fixtures/redfish/openbmc/hgx-h100-baseboard"
@@ -64,6 +64,6 @@ def test_default_settings_path_without_behaviour_file(tmp_path: Path) -> None:
 
 def test_bad_behaviour_file_is_located(tmp_path: Path) -> None:
     tree = tree_with_bios(tmp_path, "bios_setings_path: SD\n")
-    with pytest.raises(InvalidInput, match=r"emulator.yaml:1: bios_setings_path: unknown key"):
-        with serve_lab([TreeSpec(tree)]):
-            pass
+    with pytest.raises(InvalidInput, match=r"emulator.yaml:1: bios_setings_path: unknown key"), \
+            serve_lab([TreeSpec(tree)]):
+        pass

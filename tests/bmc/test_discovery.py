@@ -4,6 +4,7 @@ faulty BMC is reported with its cause, no facts file is half-written, and a reru
 from __future__ import annotations
 
 import json
+import logging
 import random
 from pathlib import Path
 
@@ -40,7 +41,9 @@ def password(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_faulty_bmcs_are_reported_and_a_rerun_completes(tmp_path: Path, password: None,
-                                                         capsys: pytest.CaptureFixture[str]) -> None:
+                                                         capsys: pytest.CaptureFixture[str],
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
     port_base = random.SystemRandom().randrange(20000, 32000, 100)  # below the ephemeral range
     faults = {kind: 0.1 for kind in FAULT_KINDS}
     trees = [TreeSpec(FIXTURES / t, count=10, faults=faults) for t in TREES]
@@ -73,6 +76,10 @@ def test_faulty_bmcs_are_reported_and_a_rerun_completes(tmp_path: Path, password
     assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
     report = json.loads((out / ".discovery-report.json").read_text())
     assert set(report["failed"]) == failed
+    # the BMC password appears in no output, log record, facts file or report
+    written = "".join(p.read_text() for p in out.iterdir())
+    assert PASSWORD not in captured.out + captured.err + caplog.text + written
+    assert caplog.records  # the faulty BMCs did log (retries, session fallbacks)
 
     # The faults are fixed: --retry-failed discovers exactly the nodes that failed, and they succeed.
     with serve_lab([TreeSpec(FIXTURES / t, count=10) for t in TREES], options) as entries:

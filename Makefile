@@ -50,6 +50,8 @@ lint: setup
 
 bench: setup
 	$(BIN)/python benchmarks/site_generation.py
+	$(BIN)/python benchmarks/fabric_plan.py
+	$(BIN)/python benchmarks/discovery.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) collections .pytest_cache inventory/examples/*/generated

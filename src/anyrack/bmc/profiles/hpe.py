@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from anyrack.bmc.profiles import Profile, RootInfo
@@ -29,14 +30,16 @@ async def find_gpus(client: Any, system_path: str) -> list[dict]:
     Seen on ProLiant XL675d Gen10 Plus, iLO 5 2.6x: Processors holds the CPUs only.
     """
     system = await client.get(system_path)
-    pci = await client.members(_link(system, "Oem", "Hpe", "Links", "PCIDevices"))
+    chassis_links = (system.get("Links") or {}).get("Chassis") or []
+    chassis_paths = [c["@odata.id"] for c in chassis_links if isinstance(c, dict) and "@odata.id" in c]
+    pci, *chassis = await asyncio.gather(client.members(_link(system, "Oem", "Hpe", "Links", "PCIDevices")),
+                                         *(client.get(p) for p in chassis_paths))
     gpu_pci = {d.get("@odata.id", "").rstrip("/"): d for d in pci
                if d.get("ClassCode") == _GPU_CLASS and d.get("SubclassCode") == _GPU_SUBCLASS}
     if not gpu_pci:
         return []
-    devices: list[dict] = []
-    for chassis in await client.members((await client.root()).get("Chassis", {}).get("@odata.id")):
-        devices += await client.members(_link(chassis, "Oem", "Hpe", "Links", "Devices"))
+    devices = [d for found in await asyncio.gather(*(client.members(_link(c, "Oem", "Hpe", "Links", "Devices"))
+                                                     for c in chassis)) for d in found]
     by_pci: dict[str, dict] = {}
     for device in devices:
         for instance in device.get("DeviceInstances") or []:

@@ -27,6 +27,10 @@ _FINAL_STATE = {"on": "On", "off": "Off", "graceful_off": "Off", "cycle": "On", 
                 "graceful_restart": "On"}
 
 
+async def _nothing() -> dict:
+    return {}
+
+
 def http_base(url: str) -> str:
     """``redfish+https://10.0.0.5:443`` → ``https://10.0.0.5:443``."""
     parts = urlsplit(url)
@@ -56,6 +60,7 @@ class RedfishController(Controller):
         self.system_paths: list[str] = []
         self.system_path = ""
         self.manager_path: str | None = None
+        self._warm: dict[str, dict] | None = None
 
     # session -----------------------------------------------------------------------------------
     async def open(self) -> None:
@@ -64,9 +69,13 @@ class RedfishController(Controller):
         self.client = RedfishClient(self._http, http_base(self.url), **self._client_args)
         self.root = await self.client.root()
         await self.client.login(self.root)
-        systems = await self.client.members(link(self.root, "Systems"))
-        managers = await self.client.get(link(self.root, "Managers")) if link(self.root, "Managers") else {}
+        # What open() reads is kept for an inventory() that follows (one read-only pass), then dropped.
+        self.client.cache = self._warm = {}
+        systems, managers = await asyncio.gather(
+            self.client.members(link(self.root, "Systems")),
+            self.client.get(link(self.root, "Managers")) if link(self.root, "Managers") else _nothing())
         manager_paths = [m["@odata.id"] for m in managers.get("Members") or []]
+        self.client.cache = None
         info = RootInfo.from_root(self.root, tuple(str(s.get("Id")) for s in systems),
                                   tuple(p.rstrip("/").rsplit("/", 1)[-1] for p in manager_paths))
         self.profile = get_profile(self._explicit_profile) if self._explicit_profile else detect_profile(info)
@@ -97,8 +106,12 @@ class RedfishController(Controller):
     # facts -------------------------------------------------------------------------------------
     async def inventory(self, node: str) -> NodeFacts:
         assert self.profile is not None
-        return await collect_facts(self.c, node, self.url, self.profile, self.root, self.system_paths,
-                                   self.system_path, self.manager_path)
+        self.c.cache, self._warm = (self._warm if self._warm is not None else {}), None
+        try:
+            return await collect_facts(self.c, node, self.url, self.profile, self.root, self.system_paths,
+                                       self.system_path, self.manager_path)
+        finally:
+            self.c.cache = None
 
     # power -------------------------------------------------------------------------------------
     async def power_state(self) -> PowerState:

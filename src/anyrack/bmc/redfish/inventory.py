@@ -47,56 +47,74 @@ def mac(value: Any) -> str | None:
 
 
 async def gpus_in_system(client: RedfishClient, system: dict) -> list[dict]:
-    processors = await client.members(link(system, "Processors"))
-    found = []
-    for proc in processors:
-        if str(proc.get("ProcessorType", "")).upper() != "GPU":
-            continue
-        model, serial = known(proc.get("Model")), known(proc.get("SerialNumber"))
-        pcie_path = link(proc, "Links", "PCIeDevice")
-        if pcie_path and not (model and serial):
-            # Seen on XCC: the GPU Processor has no Model; its PCIeDevice carries the name.
-            pcie = await client.get(pcie_path)
-            model = model or known(pcie.get("Model")) or known(pcie.get("Name"))
-            serial = serial or known(pcie.get("SerialNumber"))
-        location = ((proc.get("Location") or {}).get("PartLocation") or {}).get("ServiceLabel")
-        found.append({"model": model or known(proc.get("Name")) or "unknown GPU", "serial": serial,
-                      "firmware": known(proc.get("FirmwareVersion")), "location": known(location) or proc.get("Id")})
-    return found
+    processors = [p for p in await client.members(link(system, "Processors"))
+                  if str(p.get("ProcessorType", "")).upper() == "GPU"]
+    return list(await asyncio.gather(*(_gpu(client, proc) for proc in processors)))
 
 
-async def host_interface_paths(client: RedfishClient, manager: dict) -> set[str]:
+async def _gpu(client: RedfishClient, proc: dict) -> dict:
+    model, serial = known(proc.get("Model")), known(proc.get("SerialNumber"))
+    pcie_path = link(proc, "Links", "PCIeDevice")
+    if pcie_path and not (model and serial):
+        # Seen on XCC: the GPU Processor has no Model; its PCIeDevice carries the name.
+        pcie = await client.get(pcie_path)
+        model = model or known(pcie.get("Model")) or known(pcie.get("Name"))
+        serial = serial or known(pcie.get("SerialNumber"))
+    location = ((proc.get("Location") or {}).get("PartLocation") or {}).get("ServiceLabel")
+    return {"model": model or known(proc.get("Name")) or "unknown GPU", "serial": serial,
+            "firmware": known(proc.get("FirmwareVersion")), "location": known(location) or proc.get("Id")}
+
+
+async def host_interface_paths(client: RedfishClient, manager: dict, system: dict) -> set[str]:
     """EthernetInterfaces that are the BMC's own host interface (not host NICs)."""
+    own = (link(system, "EthernetInterfaces") or "").rstrip("/").lower()
     paths: set[str] = set()
     for host_if in await client.members(link(manager, "HostInterfaces")):
-        for eth in await client.members(link(host_if, "HostEthernetInterfaces")):
-            paths.add(str(eth.get("@odata.id", "")).rstrip("/"))
+        collection = link(host_if, "HostEthernetInterfaces")
+        if not collection or collection.rstrip("/").lower() == own:
+            # iDRAC9 6.x links HostEthernetInterfaces to the system's whole EthernetInterfaces collection:
+            # that names no interface in particular, and excluding it would drop every host NIC.
+            continue
+        for eth in await client.members(collection):
+            paths.add(str(eth.get("@odata.id", "")).rstrip("/").lower())
     return paths
 
 
-async def nics(client: RedfishClient, system: dict, manager: dict, profile: Profile) -> list[dict]:
-    excluded = await host_interface_paths(client, manager) if profile.quirks.host_interface_macs_excluded else set()
+async def _adapter_macs(client: RedfishClient, adapter: dict) -> list[dict]:
     out = []
-    for eth in await client.members(link(system, "EthernetInterfaces")):
-        if str(eth.get("@odata.id", "")).rstrip("/") in excluded or link(eth, "Links", "HostInterface"):
+    for function in await client.members(link(adapter, "NetworkDeviceFunctions")):
+        eth = function.get("Ethernet") or {}
+        address = mac(eth.get("PermanentMACAddress")) or mac(eth.get("MACAddress"))
+        if address:
+            out.append({"name": str(function.get("Id")), "mac": address, "speed_mbps": None})
+    return out
+
+
+async def nics(client: RedfishClient, system: dict, manager: dict, chassis: dict, profile: Profile) -> list[dict]:
+    """Host NICs from EthernetInterfaces, plus adapter functions (rail NICs) the interfaces do not list."""
+    excluded, interfaces, adapters = await asyncio.gather(
+        host_interface_paths(client, manager, system) if profile.quirks.host_interface_macs_excluded else _set(),
+        client.members(link(system, "EthernetInterfaces")),
+        client.members(link(chassis, "NetworkAdapters")))
+    out = []
+    for eth in interfaces:
+        if str(eth.get("@odata.id", "")).rstrip("/").lower() in excluded or link(eth, "Links", "HostInterface"):
             continue
         speed = eth.get("SpeedMbps")
         out.append({"name": str(eth.get("Id") or eth.get("Name")), "mac": mac(eth.get("PermanentMACAddress"))
                     or mac(eth.get("MACAddress")), "speed_mbps": speed if isinstance(speed, int) and speed > 0
                     else None})
-    if any(n["mac"] for n in out):
-        return out
-    for chassis_path in [link(system, "Links", "Chassis")]:
-        if not chassis_path:
-            continue
-        chassis = await client.get(chassis_path)
-        for adapter in await client.members(link(chassis, "NetworkAdapters")):
-            for function in await client.members(link(adapter, "NetworkDeviceFunctions")):
-                eth = function.get("Ethernet") or {}
-                address = mac(eth.get("PermanentMACAddress")) or mac(eth.get("MACAddress"))
-                if address:
-                    out.append({"name": str(function.get("Id")), "mac": address, "speed_mbps": None})
+    seen = {n["mac"] for n in out if n["mac"]}
+    for functions in await asyncio.gather(*(_adapter_macs(client, a) for a in adapters)):
+        for function in functions:
+            if function["mac"] not in seen:
+                seen.add(function["mac"])
+                out.append(function)
     return out
+
+
+async def _set() -> set[str]:
+    return set()
 
 
 async def collect_facts(client: RedfishClient, node: str, url: str, profile: Profile, root: dict,
@@ -104,15 +122,10 @@ async def collect_facts(client: RedfishClient, node: str, url: str, profile: Pro
     """Read everything discovery records about one node."""
     system, manager = await asyncio.gather(client.get(host_path), client.get(manager_path) if manager_path
                                            else _empty())
-    chassis = await client.get(link(system, "Links", "Chassis")) if link(system, "Links", "Chassis") else {}
-    gpus = await gpus_in_system(client, system)
-    if not gpus and profile.quirks.gpu_baseboard_systems:
-        for path in system_paths:
-            if path != host_path:
-                gpus += await gpus_in_system(client, await client.get(path))
-    if not gpus and profile.gpu_finder:
-        gpus = await profile.gpu_finder(client, host_path)
-    nic_list = await nics(client, system, manager, profile)
+    chassis_path = link(system, "Links", "Chassis")
+    chassis = await client.get(chassis_path) if chassis_path else {}
+    gpus, nic_list = await asyncio.gather(_all_gpus(client, profile, system_paths, host_path, system),
+                                          nics(client, system, manager, chassis, profile))
     firmware = {"bios": known(system.get("BiosVersion")), "bmc": known(manager.get("FirmwareVersion"))}
     gpu_fw = {g["firmware"] for g in gpus if g.get("firmware")}
     if len(gpu_fw) == 1:
@@ -138,6 +151,21 @@ async def collect_facts(client: RedfishClient, node: str, url: str, profile: Pro
     for section in ("bmc", "system"):
         doc[section] = {k: v for k, v in doc[section].items() if v is not None}
     return NodeFacts.model_validate(doc)
+
+
+async def _all_gpus(client: RedfishClient, profile: Profile, system_paths: list[str], host_path: str,
+                    system: dict) -> list[dict]:
+    gpus = await gpus_in_system(client, system)
+    if not gpus and profile.quirks.gpu_baseboard_systems:
+        others = [p for p in system_paths if p != host_path]
+        async def in_system(path: str) -> list[dict]:
+            return await gpus_in_system(client, await client.get(path))
+
+        for found in await asyncio.gather(*(in_system(p) for p in others)):
+            gpus += found
+    if not gpus and profile.gpu_finder:
+        gpus = await profile.gpu_finder(client, host_path)
+    return gpus
 
 
 async def _empty() -> dict:

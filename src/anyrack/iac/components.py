@@ -1,0 +1,161 @@
+"""Component resources: a site as a tree of nodes, generated files and Ansible runs.
+
+``GpuCluster`` → ``GpuNode`` per node (user rotation → BIOS → boot override → OS deploy → power,
+each depending on the one before), the fabric plan and inventory files, then ``AnsibleRun``s in
+order, the first after every node is up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import pulumi
+
+from anyrack.errors import InputError
+from anyrack.fabric import plan as plan_fabric
+from anyrack.fabric import render as render_fabric
+from anyrack.facts import load_facts_dir
+from anyrack.iac.ansible import PlaybookRun
+from anyrack.iac.files import GeneratedFiles, files_hash
+from anyrack.iac.resources import (
+    BiosSettings,
+    BmcTarget,
+    BmcUser,
+    BootOverride,
+    OsDeploy,
+    PowerState,
+    credential_ref,
+    target_of,
+)
+from anyrack.inventory import default_out, generate_inventory
+from anyrack.inventory.generate import group_name
+from anyrack.secrets import resolve
+from anyrack.site.model import Node, Site
+
+Secret = str | pulumi.Output[str]
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """What every node gets: the managed BMC user, BIOS attributes, how the OS is installed, final power."""
+
+    bmc_user: str | None = None
+    """Credential name of the user to create/rotate on every BMC; default: the site's default credential."""
+    bios: Mapping[str, object] = field(default_factory=dict)
+    os_method: str = "pxe"
+    os_image: str | None = None
+    power: str = "on"
+    ca_file: str | None = None
+    wait: float = 60
+
+
+@dataclass(frozen=True)
+class Play:
+    """One playbook applied to one inventory group."""
+
+    playbook: str
+    group: str = "all"
+    roles: Sequence[str] = ()
+
+
+def password_for(site: Site, credential: str, passwords: Mapping[str, Secret]) -> Secret:
+    """The password of ``credential``: from ``passwords`` (e.g. Pulumi config secrets), else its reference."""
+    if credential in passwords:
+        return passwords[credential]
+    return resolve(site.credentials[credential].password, where=f"credential {credential}")
+
+
+class GpuNode(pulumi.ComponentResource):
+    """One server: BMC user rotation → BIOS settings → boot override → OS deploy → power state."""
+
+    def __init__(self, name: str, site: Site, node: Node, deployment: Deployment,
+                 passwords: Mapping[str, Secret] | None = None, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("anyrack:metal:GpuNode", name, None, opts)
+        passwords = passwords or {}
+        login_name, _ = site.credential_of(node)
+        login = target_of(site, node, password_for(site, login_name, passwords), deployment.ca_file)
+        # IPMI has no user accounts, BIOS attributes or virtual media verbs: those steps are left out.
+        ipmi = node.bmc.url.startswith("ipmi://")
+        if ipmi and deployment.os_method == "iso":
+            raise InputError(detail=f"{node.name}: an ISO deploy needs virtual media, which IPMI does not have; "
+                                    "use os_method pxe or a Redfish BMC URL")
+        last: list[pulumi.Resource] = []
+        bmc: BmcTarget = login
+        self.user: BmcUser | None = None
+        self.bios: BiosSettings | None = None
+        if not ipmi:
+            managed = deployment.bmc_user or site.defaults.bmc_credential or login_name
+            cred = site.credentials[managed]
+            user_password = password_for(site, managed, passwords)
+            self.user = BmcUser(f"{name}-user", login, cred.username, user_password, credential_ref(cred),
+                                opts=pulumi.ResourceOptions(parent=self))
+            bmc, last = login.as_user(cred.username, user_password, credential_ref(cred)), [self.user]
+        if deployment.bios and not ipmi:
+            self.bios = BiosSettings(f"{name}-bios", bmc, dict(deployment.bios),
+                                     opts=pulumi.ResourceOptions(parent=self, depends_on=last))
+            last = [self.bios]
+        elif deployment.bios:
+            pulumi.log.warn(f"{node.name}: IPMI cannot set BIOS attributes; skipped", resource=self)
+        self.boot = BootOverride(f"{name}-boot", bmc, "pxe" if deployment.os_method == "pxe" else "cd",
+                                 opts=pulumi.ResourceOptions(parent=self, depends_on=last))
+        self.deploy = OsDeploy(f"{name}-deploy", bmc, deployment.os_method, deployment.os_image, deployment.wait,
+                               opts=pulumi.ResourceOptions(parent=self, depends_on=[self.boot]))
+        self.power = PowerState(f"{name}-power", bmc, deployment.power, wait=deployment.wait,
+                                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.deploy]))
+        self.register_outputs({"bmc": node.bmc.url, "power": self.power.state})
+
+
+class AnsibleRun(pulumi.ComponentResource):
+    """A playbook applied to a group; re-run when the playbook, roles or inventory change."""
+
+    def __init__(self, name: str, play: Play, inventory: str, inventory_hash: str | None = None,
+                 after: Sequence[pulumi.Resource] = (), opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("anyrack:ansible:AnsibleRun", name, None, opts)
+        extra = {"anyrack_inventory_hash": inventory_hash} if inventory_hash else None
+        self.run = PlaybookRun(f"{name}-run", play.playbook, inventory, play.group, list(play.roles), extra,
+                               opts=pulumi.ResourceOptions(parent=self, depends_on=list(after)))
+        self.changed, self.failed = self.run.changed, self.run.failed
+        self.register_outputs({"changed": self.changed, "failed": self.failed, "hash": self.run.hash})
+
+
+class GpuCluster(pulumi.ComponentResource):
+    """A site (or some of its racks): every node, the fabric plan and inventory files, the Ansible runs in order."""
+
+    def __init__(self, name: str, site_path: Path | str, deployment: Deployment | None = None,
+                 racks: Sequence[str] = (), plays: Sequence[Play] = (), passwords: Mapping[str, Secret] | None = None,
+                 facts_dir: Path | str | None = None, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("anyrack:metal:GpuCluster", name, None, opts)
+        site_path = Path(site_path)
+        facts = Path(facts_dir) if facts_dir else None
+        generated = generate_inventory(site_path, facts, write=False)
+        site, deployment = generated.site, deployment or Deployment()
+        chosen = [n for n in site.nodes if not racks or n.rack in racks]
+        self.node_names = [n.name for n in chosen]
+        self.nodes = [GpuNode(f"{name}-{n.name}", site, n, deployment, passwords,
+                              opts=pulumi.ResourceOptions(parent=self)) for n in chosen]
+        inventory_dir = default_out(site_path)
+        self.inventory = GeneratedFiles(f"{name}-inventory", str(inventory_dir), generated.files,
+                                        opts=pulumi.ResourceOptions(parent=self))
+        self.fabric: GeneratedFiles | None = None
+        if site.networks.fabric is not None:
+            found = load_facts_dir(facts, {n.name for n in site.nodes})[0] if facts else None
+            self.fabric = GeneratedFiles(f"{name}-fabric", str(site_path.parent / "fabric"),
+                                         render_fabric(plan_fabric(site, found)),
+                                         opts=pulumi.ResourceOptions(parent=self))
+        after: list[pulumi.Resource] = [n.power for n in self.nodes] + [self.inventory]
+        after += [self.fabric] if self.fabric else []
+        # a stack for some racks limits every play to those racks' inventory groups
+        limit = ":".join(group_name("rack", r) for r in racks)
+        self.runs: list[AnsibleRun] = []
+        for i, play in enumerate(plays):
+            play = replace(play, group=f"{play.group}:&{limit}" if limit else play.group)  # noqa: PLW2901
+            run = AnsibleRun(f"{name}-ansible-{i + 1:02d}-{Path(play.playbook).stem}", play, str(inventory_dir),
+                             files_hash(generated.files), after,
+                             opts=pulumi.ResourceOptions(parent=self, depends_on=after))
+            self.runs.append(run)
+            after = [run]
+        self.power = {n.name: gpu.power.state for n, gpu in zip(chosen, self.nodes, strict=True)}
+        self.register_outputs({"nodes": self.node_names, "inventory": str(inventory_dir),
+                               "fabric_files": self.fabric.count if self.fabric else 0})

@@ -1,0 +1,225 @@
+"""Dynamic providers: each a thin adapter around one ``anyrack.bmc`` verb.
+
+Pulumi pickles provider objects, so they hold nothing: every method opens its own BMC session
+(``asyncio.run``: providers run in a thread without an event loop) and closes it before returning.
+Create and update use the secret ``password`` input; read and delete get only the stored outputs,
+which never hold a password, so they reconnect through ``credential_ref`` (``{env: VAR}`` or
+``{file: PATH}``, resolved by :func:`anyrack.secrets.resolve` at that moment).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, TypeVar
+
+from pulumi.dynamic import CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
+
+from anyrack.bmc import connect
+from anyrack.bmc.api import Controller
+from anyrack.errors import AnyrackError, BmcAuthFailed, BmcError
+from anyrack.secrets import resolve
+from anyrack.site.model import SecretRef
+
+T = TypeVar("T")
+SECRET_INPUTS = ("password", "user_password")
+CONNECTION = ("node", "url", "username", "credential_ref", "ca_file", "insecure", "profile")
+
+
+def public(props: dict[str, Any]) -> dict[str, Any]:
+    """``props`` without the secret inputs: what may be stored as outputs."""
+    return {k: v for k, v in props.items() if k not in SECRET_INPUTS and k != "__provider"}
+
+
+def password_of(props: dict[str, Any], ref_key: str = "credential_ref", secret_key: str = "password") -> str:
+    """The secret input if present (create, update), else the stored reference resolved now."""
+    if props.get(secret_key):
+        return str(props[secret_key])
+    ref = props.get(ref_key)
+    if not ref:
+        raise BmcError(node=props.get("node", "?"), detail=f"no {ref_key} in the state to reconnect with; "
+                                                            "give the credential as {env: VAR} or {file: PATH}")
+    return resolve(SecretRef(**ref), where=str(props.get("node", "?")))
+
+
+def on_bmc(props: dict[str, Any], verb: Callable[[Controller], Awaitable[T]], *, username: str | None = None,
+           password: str | None = None) -> T:
+    """Open a session to the node's BMC, run ``verb`` on it, close it; errors name the node."""
+    node = str(props.get("node") or "?")
+
+    async def go() -> T:
+        async with connect(props["url"], username or props["username"],
+                           password if password is not None else password_of(props), node=node,
+                           ca_file=props.get("ca_file"), insecure=bool(props.get("insecure")),
+                           profile=props.get("profile"), timeout=float(props.get("timeout") or 30),
+                           retries=int(props.get("retries", 4))) as bmc:
+            return await verb(bmc)
+
+    try:
+        return asyncio.run(go())
+    except AnyrackError:
+        raise
+    except Exception as err:  # anything unexpected still names the node and keeps the message
+        raise BmcError(node=node, detail=f"{type(err).__name__}: {err}") from err
+
+
+def diff_inputs(olds: dict[str, Any], news: dict[str, Any], compared: Iterable[str],
+                replaced: Iterable[str]) -> DiffResult:
+    """Changed inputs among ``compared``; those in ``replaced`` force replacement."""
+    changed = [k for k in compared if olds.get(k) != news.get(k)]
+    replaces = [k for k in changed if k in set(replaced)]
+    return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=bool(replaces))
+
+
+class BmcProvider(ResourceProvider):
+    """Common shape: ``apply`` does the write and returns the values read back; ``observe`` reads."""
+
+    kind = "bmc"
+    compared: tuple[str, ...] = ("node", "url", "username", "credential_ref", "profile")
+    replaced: tuple[str, ...] = ("node", "url")
+
+    def apply(self, props: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def observe(self, props: dict[str, Any]) -> dict[str, Any]:
+        return {}
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        return CreateResult(id_=f"{props['node']}/{self.kind}", outs={**public(props), **self.apply(props)})
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        return ReadResult(id_=id_, outs={**public(props), **self.observe(props)})
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        return diff_inputs(olds, news, self.compared, self.replaced)
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        return UpdateResult(outs={**public(news), **self.apply(news)})
+
+    def delete(self, _id: str, _props: dict[str, Any]) -> None:
+        return None
+
+
+class BmcUserProvider(BmcProvider):
+    """Create or rotate a local BMC user (logging in with the current credential). Delete leaves the user."""
+
+    kind = "user"
+    compared = (*BmcProvider.compared, "user", "user_role", "user_credential_ref", "verified")
+    replaced = ("node", "url", "user")
+
+    def apply(self, props: dict[str, Any]) -> dict[str, Any]:
+        on_bmc(props, lambda bmc: bmc.set_user(props["user"], str(props["user_password"]),
+                                               props.get("user_role") or "Administrator"))
+        return {"verified": True}
+
+    def observe(self, props: dict[str, Any]) -> dict[str, Any]:
+        """Log in as the managed user: a password changed behind Pulumi's back reads as unverified."""
+        secret = password_of(props, "user_credential_ref", "user_password")
+        try:
+            on_bmc(props, lambda bmc: bmc.power_state(), username=props["user"], password=secret)
+        except BmcAuthFailed:
+            return {"verified": False}
+        return {"verified": True}
+
+
+class BiosSettingsProvider(BmcProvider):
+    """Stage BIOS attributes (applied at the next reset). Delete leaves the settings as they are."""
+
+    kind = "bios"
+    compared = (*BmcProvider.compared, "attributes")
+
+    def apply(self, props: dict[str, Any]) -> dict[str, Any]:
+        state = on_bmc(props, lambda bmc: bmc.set_bios(dict(props["attributes"])))
+        return self._view(props, state.current, state.pending)
+
+    def observe(self, props: dict[str, Any]) -> dict[str, Any]:
+        state = on_bmc(props, lambda bmc: bmc.bios())
+        return self._view(props, state.current, state.pending)
+
+    @staticmethod
+    def _view(props: dict[str, Any], current: dict, pending: dict) -> dict[str, Any]:
+        wanted = props.get("attributes") or {}
+        return {"attributes": {k: pending.get(k, current.get(k)) for k in wanted},
+                "pending": sorted(k for k in wanted if k in pending)}
+
+
+class BootOverrideProvider(BmcProvider):
+    """The next (or every) boot's device. A one-time override the node has used up is not drift."""
+
+    kind = "boot"
+    compared = (*BmcProvider.compared, "target", "persistent", "mode")
+
+    def apply(self, props: dict[str, Any]) -> dict[str, Any]:
+        got = on_bmc(props, lambda bmc: bmc.set_boot_override(props["target"], bool(props.get("persistent")),
+                                                              props.get("mode")))
+        return {"target": got.target, "persistent": got.persistent, "consumed": False}
+
+    def observe(self, props: dict[str, Any]) -> dict[str, Any]:
+        got = on_bmc(props, lambda bmc: bmc.boot_override())
+        if got.target == "none" and not props.get("persistent") and props.get("target") != "none":
+            return {"consumed": True}
+        return {"target": got.target, "persistent": got.persistent, "consumed": False}
+
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        on_bmc(props, lambda bmc: bmc.set_boot_override("none"))
+
+
+class VirtualMediaProvider(BmcProvider):
+    """An ISO image in the BMC's virtual CD; delete ejects it."""
+
+    kind = "media"
+    compared = (*BmcProvider.compared, "image")
+
+    def apply(self, props: dict[str, Any]) -> dict[str, Any]:
+        got = on_bmc(props, lambda bmc: bmc.insert_media(props["image"]))
+        return {"image": got.image if got.inserted else None, "slot": got.slot}
+
+    def observe(self, props: dict[str, Any]) -> dict[str, Any]:
+        got = on_bmc(props, lambda bmc: bmc.media_status())
+        return {"image": got.image if got.inserted else None, "slot": got.slot}
+
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        on_bmc(props, lambda bmc: bmc.eject_media())
+
+
+class PowerStateProvider(BmcProvider):
+    """The node powered ``on`` or ``off``; delete powers off only with ``off_on_delete``."""
+
+    kind = "power"
+    compared = (*BmcProvider.compared, "state")
+
+    def apply(self, props: dict[str, Any]) -> dict[str, Any]:
+        got = on_bmc(props, lambda bmc: bmc.power(props["state"], wait=float(props.get("wait") or 60)))
+        return {"state": got.lower()}
+
+    def observe(self, props: dict[str, Any]) -> dict[str, Any]:
+        return {"state": on_bmc(props, lambda bmc: bmc.power_state()).lower()}
+
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        if props.get("off_on_delete"):
+            on_bmc(props, lambda bmc: bmc.power("off", wait=float(props.get("wait") or 60)))
+
+
+class OsDeployProvider(BmcProvider):
+    """Start an OS install: insert the ISO (``method: iso``), then power on or reset the node so it
+    boots from the override set before it (PXE or CD). Any change replaces it (a new install)."""
+
+    kind = "deploy"
+    compared = (*BmcProvider.compared, "method", "image")
+    replaced = ("node", "url", "method", "image")
+
+    def apply(self, props: dict[str, Any]) -> dict[str, Any]:
+        wait = float(props.get("wait") or 60)
+
+        async def start(bmc: Controller) -> dict[str, Any]:
+            if props["method"] == "iso":
+                await bmc.insert_media(props["image"])
+            action = "reset" if await bmc.power_state() == "On" else "on"
+            state = await bmc.power(action, wait=wait)
+            return {"started": True, "power": state.lower()}
+
+        return on_bmc(props, start)
+
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        if props.get("method") == "iso":
+            on_bmc(props, lambda bmc: bmc.eject_media())

@@ -1,0 +1,74 @@
+"""Stack settings: the typed config of ``stacks/*/Pulumi.yaml``, read once and turned into a ``GpuCluster``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pulumi
+
+from anyrack.errors import InputError
+from anyrack.iac.components import Deployment, GpuCluster, Play
+from anyrack.site import load_site
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    """Everything a stack reads from its config (see ``stacks/site/Pulumi.yaml`` for each key)."""
+
+    site_file: Path
+    racks: tuple[str, ...] = ()
+    ansible: bool = False
+    playbooks: tuple[str, ...] = ("playbooks/site.yml",)
+    os_method: str = "pxe"
+    os_image: str | None = None
+    bios: dict[str, str] = field(default_factory=dict)
+    ca_file: str | None = None
+    facts_dir: Path | None = None
+
+
+def read_settings(config: pulumi.Config, base: Path, racks: tuple[str, ...] | None = None) -> StackSettings:
+    """The stack's settings; relative paths are relative to ``base`` (the stack's directory)."""
+    bios: dict[str, str] = {}
+    for item in config.get_object("biosAttributes") or []:
+        name, sep, value = str(item).partition("=")
+        if not sep:
+            raise InputError(detail=f"biosAttributes: {item!r} is not NAME=VALUE")
+        bios[name] = value
+    return StackSettings(
+        site_file=(base / config.require("siteFile")).resolve(),
+        racks=racks if racks is not None else tuple(config.get_object("racks") or ()),
+        ansible=config.get_bool("ansible") or False,
+        playbooks=tuple(config.get_object("playbooks") or ("playbooks/site.yml",)),
+        os_method=config.get("osMethod") or "pxe",
+        os_image=config.get("osImage") or None,
+        bios=bios,
+        facts_dir=(base / config.get("factsDir")).resolve() if config.get("factsDir") else None,
+        ca_file=str(base / Path(config.get("caFile") or "").expanduser()) if config.get("caFile") else None,
+    )
+
+
+def passwords_from(credentials: list[str]) -> dict[str, pulumi.Output[str]]:
+    """Secret ``bmc-password:<credential>`` config values (``pulumi config set --secret``), for credentials
+    whose reference only Ansible can resolve (``{vault: ID}``); the others resolve from their reference."""
+    config, found = pulumi.Config("bmc-password"), {}
+    for name in credentials:
+        value = config.get_secret(name)
+        if value is not None:
+            found[name] = value
+    return found
+
+
+def deploy(name: str, settings: StackSettings, root: Path,
+           passwords: dict[str, pulumi.Output[str]] | None = None) -> GpuCluster:
+    """The cluster of ``settings``; playbooks and ``roles/`` are found under ``root`` (the repository).
+
+    Without ``passwords``, they are read from the ``bmc-password`` config namespace for every credential
+    of the site file."""
+    if passwords is None:
+        passwords = passwords_from(list(load_site(settings.site_file).credentials))
+    plays = [Play(str(root / p), roles=(str(root / "roles"),)) for p in settings.playbooks] if settings.ansible else []
+    deployment = Deployment(bios=settings.bios, os_method=settings.os_method, os_image=settings.os_image,
+                            ca_file=settings.ca_file)
+    return GpuCluster(name, settings.site_file, deployment, racks=settings.racks, plays=plays, passwords=passwords,
+                      facts_dir=settings.facts_dir)

@@ -153,6 +153,72 @@ def bmc_serve(ctx: click.Context, tree_args: tuple[str, ...], quirk_args: tuple[
     run_lab(trees, options, listing=listing, on_ready=ready)
 
 
+# --- the host lab: Debian 12 nspawn containers on a private bridge -----------------------------------
+
+@lab.command("up")
+@click.option("--hosts", "count", type=click.IntRange(1, 60), default=3, show_default=True,
+              help="How many hosts: ctl1 (controller) and gpu1.. (computes).")
+@click.option("--state-dir", type=_PATH, help="Where the lab keeps its key, overlays and state [default: XDG state].")
+@click.option("--cache-dir", type=_PATH, help="Where built images are cached [default: XDG cache].")
+@click.option("--no-bmc", is_flag=True, help="Do not serve emulated BMCs.")
+def lab_up(count: int, state_dir: Path | None, cache_dir: Path | None, no_bmc: bool) -> None:
+    """Boot Debian 12 hosts (systemd-nspawn) with sshd, a sudo user and emulated BMCs; write a site file.
+
+    \b
+    Example:
+      anyrack lab up --hosts 3 && anyrack lab status
+    """
+    from anyrack.lab import hosts
+
+    state = hosts.up(count, state_dir=state_dir, cache_dir=cache_dir, bmcs=not no_bmc, progress=click.echo)
+    click.echo(f"ssh: ssh -i {hosts.key_path(Path(state.state_dir))} {hosts.LAB_USER}@{state.hosts[0].address}")
+
+
+@lab.command("status")
+@click.option("--state-dir", type=_PATH, help="The lab's state dir [default: XDG state].")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def lab_status(state_dir: Path | None, as_json: bool) -> None:
+    """List the lab's hosts: name, role, address, state."""
+    import json
+
+    from anyrack.lab import hosts
+
+    rows = hosts.status(state_dir)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("no host lab running")
+        return
+    click.echo(f"{'NAME':<10} {'ROLE':<12} {'ADDRESS':<15} STATE")
+    for row in rows:
+        click.echo(f"{row['name']:<10} {row['role']:<12} {row['address']:<15} {row['state']}")
+
+
+@lab.command("down")
+@click.option("--state-dir", type=_PATH, help="The lab's state dir [default: XDG state].")
+def lab_down(state_dir: Path | None) -> None:
+    """Stop the hosts, BMCs and apt cache; remove overlays and the bridge."""
+    from anyrack.lab import hosts
+
+    if not hosts.down(state_dir=state_dir, progress=click.echo):
+        click.echo("no host lab running")
+
+
+@lab.command("exec", context_settings={"ignore_unknown_options": True})
+@click.option("--state-dir", type=_PATH, help="The lab's state dir [default: XDG state].")
+@click.argument("node")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def lab_exec(state_dir: Path | None, node: str, command: tuple[str, ...]) -> None:
+    """Run COMMAND as root inside host NODE: anyrack lab exec gpu1 -- hostname."""
+    from anyrack.lab import hosts
+
+    state = hosts.load_state(state_dir)
+    if state is None:
+        raise click.ClickException("no host lab running")
+    sys.exit(hosts.exec_command(state, node, command))
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m anyrack.cli.lab``: run the group with one-line errors; returns the exit code."""
     try:

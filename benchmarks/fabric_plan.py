@@ -10,8 +10,6 @@ Target (issue "Network fabric"): N=1,250, 8 rails planned and rendered ≤ 5 s o
 
 from __future__ import annotations
 
-import argparse
-import platform
 import shutil
 import subprocess
 import sys
@@ -23,7 +21,7 @@ from anyrack.fabric import lint, load_plan, render
 from anyrack.filetree import sync_tree
 
 sys.path.insert(0, str(Path(__file__).parent))
-from site_generation import facts_files, site_text  # noqa: E402 - the same generated site as the inventory benchmark
+from site_generation import facts_files, site_text, size_runs  # noqa: E402 - the same generated site as the inventory benchmark
 
 COMMAND = "import sys; from anyrack.cli.fabric import fabric; fabric(sys.argv[1:])"
 
@@ -75,14 +73,8 @@ def measure(n: int, repeat: int) -> tuple[dict[str, float], dict[str, int]]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="125,1250", help="comma-separated node counts")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per size; the best is kept")
-    args = parser.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",")]
-    print(f"# fabric plan — {platform.node()}, {platform.processor() or platform.machine()}, "
-          f"Python {platform.python_version()}, best of {args.repeat}")
-    results = {n: measure(n, args.repeat) for n in sizes}
+    sizes, repeat = size_runs(__doc__, "fabric plan")
+    results = {n: measure(n, repeat) for n in sizes}
     print(f"\n| (seconds) | {' | '.join(f'N={n:,}' for n in sizes)} |")
     print(f"|---|{'---:|' * len(sizes)}")
     for key in results[sizes[0]][0]:

@@ -126,15 +126,20 @@ def measure(n: int, repeat: int) -> dict[str, float]:
     return best
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def size_runs(doc: str, title: str) -> tuple[list[int], int]:
+    """Parse ``--sizes`` and ``--repeat`` (shared by the size benchmarks) and print the header line."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--sizes", default="125,1250", help="comma-separated node counts")
     parser.add_argument("--repeat", type=int, default=3, help="runs per size; the best is kept")
     args = parser.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",")]
-    print(f"# site generation — {platform.node()}, {platform.processor() or platform.machine()}, "
+    print(f"# {title} — {platform.node()}, {platform.processor() or platform.machine()}, "
           f"Python {platform.python_version()}, best of {args.repeat}")
-    results = {n: measure(n, args.repeat) for n in sizes}
+    return [int(s) for s in args.sizes.split(",")], args.repeat
+
+
+def main() -> int:
+    sizes, repeat = size_runs(__doc__, "site generation")
+    results = {n: measure(n, repeat) for n in sizes}
     keys = list(next(iter(results.values())))
     print(f"\n| phase (seconds) | {' | '.join(f'N={n:,}' for n in sizes)} |")
     print(f"|---|{'---:|' * len(sizes)}")

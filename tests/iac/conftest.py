@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import pulumi
@@ -68,3 +69,14 @@ def build() -> Callable[[Callable[[], object]], Recorder]:
         return monitor
 
     return run
+
+
+@pytest.fixture(autouse=True)
+def event_loop_for_pulumi() -> Iterator[None]:
+    """Pulumi's mocks use the thread's current event loop; a test run elsewhere with asyncio.run()
+    (the bmc tier, in one pytest process) leaves none set. Give each iac test its own."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    yield
+    asyncio.set_event_loop(None)
+    loop.close()

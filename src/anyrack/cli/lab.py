@@ -13,9 +13,17 @@ import click
 from click.core import ParameterSource
 
 from anyrack.errors import AnyrackError
-from anyrack.lab.emulator import BmcEntry, LabOptions, TreeSpec, load_config, parse_fault, parse_tree, run_lab
+from anyrack.lab.emulator.listing import BmcEntry
 from anyrack.lab.emulator.quirks import QUIRK_NAMES, quirk_name
-from anyrack.lab.emulator.spec import FAULT_KINDS, LabSpecError
+from anyrack.lab.emulator.spec import (
+    FAULT_KINDS,
+    LabOptions,
+    LabSpecError,
+    TreeSpec,
+    load_config,
+    parse_fault,
+    parse_tree,
+)
 
 _PATH = click.Path(path_type=Path)
 _ARGV = "anyrack.lab.argv"
@@ -149,6 +157,8 @@ def bmc_serve(ctx: click.Context, tree_args: tuple[str, ...], quirk_args: tuple[
         if listing is not None:
             click.echo(f"listing: {listing}")
         click.echo(f"serving {len(entries)} BMCs; Ctrl-C to stop", err=True)
+
+    from anyrack.lab.emulator.server import run_lab  # the HTTP server and TLS stack, only when serving
 
     run_lab(trees, options, listing=listing, on_ready=ready)
 

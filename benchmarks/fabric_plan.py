@@ -13,7 +13,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from anyrack.fabric import lint, load_plan, render
 from anyrack.filetree import sync_tree
 
 sys.path.insert(0, str(Path(__file__).parent))
-from site_generation import facts_files, site_text, size_runs  # noqa: E402 - the same generated site as the inventory benchmark
+from site_generation import generated_site, size_runs  # noqa: E402 - the same generated site as the inventory benchmark
 
 COMMAND = "import sys; from anyrack.cli.fabric import fabric; fabric(sys.argv[1:])"
 
@@ -30,11 +29,7 @@ def measure(n: int, repeat: int) -> tuple[dict[str, float], dict[str, int]]:
     best: dict[str, float] = {}
     counts: dict[str, int] = {}
     for _ in range(repeat):
-        work = Path(tempfile.mkdtemp(prefix=f"anyrack-fabric-bench-{n}-"))
-        try:
-            text = site_text(n)
-            (work / "site.yaml").write_text(text)
-            facts_files(text, work / "facts")
+        with generated_site(n, "anyrack-fabric-bench") as work:
             times: dict[str, float] = {}
             t0 = time.perf_counter()
             load_plan(work / "site.yaml")
@@ -67,8 +62,6 @@ def measure(n: int, repeat: int) -> tuple[dict[str, float], dict[str, int]]:
                       "spines": roles.count("spine"), "spine groups": plan.sizing.spine_groups,
                       "cables": sum(len(x.nics) for x in plan.nodes) + len(plan.uplinks) + len(plan.access),
                       "files": len(files)}
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
     return best, counts
 
 

@@ -11,6 +11,7 @@ Targets (issue "Foundation"): N=1,250 end to end ≤ 5 s on a 2-core machine; N=
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ipaddress
 import json
 import platform
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
@@ -90,15 +92,24 @@ def facts_files(site_yaml: str, out: Path) -> None:
         (out / f"{node['name']}.json").write_text(json.dumps(doc, indent=2, sort_keys=True))
 
 
+@contextlib.contextmanager
+def generated_site(n: int, prefix: str) -> Iterator[Path]:
+    """A temporary folder with site.yaml and facts/ for ``n`` nodes, removed afterwards."""
+    work = Path(tempfile.mkdtemp(prefix=f"{prefix}-{n}-"))
+    try:
+        text = site_text(n)
+        (work / "site.yaml").write_text(text)
+        facts_files(text, work / "facts")
+        yield work
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def measure(n: int, repeat: int) -> dict[str, float]:
     best: dict[str, float] = {}
     anyrack = Path(sys.executable).parent / "anyrack"
     for _ in range(repeat):
-        work = Path(tempfile.mkdtemp(prefix=f"anyrack-bench-{n}-"))
-        try:
-            text = site_text(n)
-            (work / "site.yaml").write_text(text)
-            facts_files(text, work / "facts")
+        with generated_site(n, "anyrack-bench") as work:
             times: dict[str, float] = {}
             t0 = time.perf_counter()
             site = load_site(work / "site.yaml")
@@ -121,8 +132,6 @@ def measure(n: int, repeat: int) -> dict[str, float]:
             times["anyrack command"] = time.perf_counter() - t6
             for key, value in times.items():
                 best[key] = min(best.get(key, value), value)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
     return best
 
 

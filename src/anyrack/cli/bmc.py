@@ -158,12 +158,11 @@ def bmc_bios(settings: tuple[str, ...], as_json: bool, **conn: Any) -> None:
 
 def _progress_printer(stream: Any) -> Callable[[Progress, Outcome], None]:
     tty = stream.isatty()
-    step = 1
 
     def show(progress: Progress, outcome: Outcome) -> None:
         if not outcome.ok:
             click.echo(("\r\033[K" if tty else "") + f"failed: {outcome.cause}", err=True)
-        if tty or progress.done % max(step, progress.total // 20 or 1) == 0 or progress.done == progress.total:
+        if tty or progress.done % max(progress.total // 20, 1) == 0 or progress.done == progress.total:
             width = 30
             filled = width * progress.done // max(progress.total, 1)
             line = (f"[{'#' * filled}{'.' * (width - filled)}] {progress.done}/{progress.total} "

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 RETRY_STATUS = {500, 502, 503, 504}
 ROOT = "/redfish/v1"
+SESSIONS = "/redfish/v1/SessionService/Sessions"
 
 
 def ssl_context(ca_file: str | None = None, insecure: bool = False) -> ssl.SSLContext | bool:
@@ -88,6 +89,8 @@ class RedfishClient:
         self.requests = 0
         self.cache: dict[str, dict] | None = None
         """When a dict, GETs are answered from it (and fill it): for one read-only pass such as an inventory."""
+        self.expand: str | None = None
+        """The ``$expand`` query for collections (see :func:`expand_query`), or None: one request per member."""
 
     def with_quirks(self, quirks: Quirks) -> None:
         """Apply a profile's quirks once the profile is known (after reading the service root)."""
@@ -101,15 +104,40 @@ class RedfishClient:
         await self.logout()
 
     # auth --------------------------------------------------------------------------------------
+    async def connect(self) -> dict:
+        """Read the service root and log in, in one round trip: the session is posted to the URI the
+        Redfish specification fixes (DSP0266) while the root is read; the root's own link is tried only
+        if that URI is refused. Returns the service root."""
+        if not self.use_session:
+            return await self.root()
+        root, posted = await asyncio.gather(self.root(), self._post_session(SESSIONS), return_exceptions=True)
+        created = not isinstance(posted, BaseException) and posted[0] < 400
+        if isinstance(root, BaseException):
+            if created:
+                self._take_session(*posted)
+                await self.logout()
+            raise root
+        link = ((root.get("Links") or {}).get("Sessions") or {}).get("@odata.id")
+        if created or (not isinstance(posted, BaseException) and str(link).rstrip("/") == SESSIONS):
+            self._take_session(*posted)  # a session, or the answer of the very URI the root names
+        else:
+            # The spec URI is not this BMC's (many answer 401 or 404 for a path they do not serve).
+            await self.login(root)
+        return root
+
     async def login(self, root: dict) -> None:
         """Create a Redfish session (deleted by :meth:`logout`); fall back to basic auth if there is none."""
         sessions = ((root.get("Links") or {}).get("Sessions") or {}).get("@odata.id")
         if not self.use_session or not sessions:
             self.use_session = False
             return
-        status, headers, body = await self._send("POST", sessions, {"UserName": self._username,
-                                                                     "Password": self._password}, auth=False,
-                                                 retry=True)
+        self._take_session(*await self._post_session(sessions))
+
+    async def _post_session(self, uri: str) -> tuple[int, Any, Any]:
+        return await self._send("POST", uri, {"UserName": self._username, "Password": self._password}, auth=False,
+                                retry=True)
+
+    def _take_session(self, status: int, headers: Any, body: Any) -> None:
         if status in (401, 403):
             why = redfish_message(body) or "check the credential"
             raise BmcAuthFailed(node=self.node, detail=f"login refused (HTTP {status}): {why}")
@@ -152,12 +180,32 @@ class RedfishClient:
         return body if isinstance(body, dict) else {}
 
     async def members(self, path: str | None) -> list[dict]:
-        """Every member of a collection, fetched concurrently (bounded by the BMC's request limit)."""
+        """Every member of a collection: in the same answer when the BMC expands collections (one round
+        trip instead of two), else fetched concurrently (bounded by the BMC's request limit)."""
         if not path:
             return []
-        collection = await self.get(path)
-        links = [m["@odata.id"] for m in collection.get("Members") or [] if isinstance(m, dict) and "@odata.id" in m]
-        return list(await asyncio.gather(*(self.get(link) for link in links)))
+        collection = await self._expanded(path) if self.expand else None
+        if collection is None:
+            collection = await self.get(path)
+        found = [m for m in collection.get("Members") or [] if isinstance(m, dict) and "@odata.id" in m]
+        for member in found:
+            if len(member) > 1 and self.cache is not None:
+                self.cache.setdefault(member["@odata.id"].rstrip("/").lower(), member)
+        # A member the BMC left as a bare link (it may expand only some) is fetched on its own.
+        return list(await asyncio.gather(*(_given(m) if len(m) > 1 else self.get(m["@odata.id"]) for m in found)))
+
+    async def _expanded(self, path: str) -> dict | None:
+        """The collection with ``$expand``, or None (and expansion off) if the BMC refuses the query."""
+        try:
+            return await self.get(f"{path.split('?', 1)[0]}?{self.expand}")
+        except HttpError as err:
+            if err.status not in (400, 403, 405, 500, 501):
+                raise
+            if self.expand is not None:  # requests already in flight may be refused too: say it once
+                log.warning("%s: the BMC advertises $expand but refused it (HTTP %s); reading members one by one",
+                            self.node, err.status)
+            self.expand = None
+            return None
 
     async def root(self) -> dict:
         """The service root, which needs no authentication."""
@@ -248,6 +296,27 @@ class RedfishClient:
             text = redfish_message(answer).lower()
             return any(m.lower() in text for m in self.quirks.transient_message_ids)
         return False
+
+
+def expand_query(root: dict) -> str | None:
+    """The ``$expand`` query that inlines a collection's members, if the service root advertises one.
+
+    ``.`` (subordinate resources only) when the BMC supports it, else ``*``; one level either way, since
+    collections of collections are not needed and deeper answers grow fast.
+    """
+    features = (root.get("ProtocolFeaturesSupported") or {}).get("ExpandQuery")
+    if not isinstance(features, dict):
+        return None
+    levels = "($levels=1)" if features.get("Levels") is True else ""
+    if features.get("NoLinks") is True:
+        return f"$expand=.{levels}"
+    if features.get("ExpandAll") is True:
+        return f"$expand=*{levels}"
+    return None
+
+
+async def _given(member: dict) -> dict:
+    return member
 
 
 def _cause(err: BaseException) -> str:

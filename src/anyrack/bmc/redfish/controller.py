@@ -13,7 +13,7 @@ from anyrack.bmc import api
 from anyrack.bmc.api import BootOverride, Controller, FirmwareItem, Health, PowerState
 from anyrack.bmc.profiles import Profile, RootInfo, detect_profile, get_profile
 from anyrack.bmc.redfish import settings
-from anyrack.bmc.redfish.client import RedfishClient, ssl_context
+from anyrack.bmc.redfish.client import RedfishClient, expand_query, ssl_context
 from anyrack.bmc.redfish.inventory import collect_facts, known, link
 from anyrack.errors import BmcError, BmcVerifyFailed, Unsupported
 from anyrack.facts import NodeFacts
@@ -25,10 +25,6 @@ BOOT_TARGETS = {"none": "None", "pxe": "Pxe", "http": "UefiHttp", "cd": "Cd", "d
 _FROM_REDFISH = {v: k for k, v in BOOT_TARGETS.items()}
 _FINAL_STATE = {"on": "On", "off": "Off", "graceful_off": "Off", "cycle": "On", "reset": "On",
                 "graceful_restart": "On"}
-
-
-async def _nothing() -> dict:
-    return {}
 
 
 def http_base(url: str) -> str:
@@ -67,14 +63,21 @@ class RedfishController(Controller):
         if self._http is None:
             self._http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=8))
         self.client = RedfishClient(self._http, http_base(self.url), **self._client_args)
-        self.root = await self.client.root()
-        await self.client.login(self.root)
+        self.root = await self.client.connect()
         # What open() reads is kept for an inventory() that follows (one read-only pass), then dropped.
         self.client.cache = self._warm = {}
-        systems, managers = await asyncio.gather(
-            self.client.members(link(self.root, "Systems")),
-            self.client.get(link(self.root, "Managers")) if link(self.root, "Managers") else _nothing())
-        manager_paths = [m["@odata.id"] for m in managers.get("Members") or []]
+        self.client.expand = expand_query(self.root)
+        managers_path, chassis_path = link(self.root, "Managers"), link(self.root, "Chassis")
+        if self.client.expand:
+            # Expanded collections cost one round trip each, in parallel: managers and chassis come
+            # along with the systems, ready for an inventory().
+            systems, managers, _chassis = await asyncio.gather(
+                self.client.members(link(self.root, "Systems")), self.client.members(managers_path),
+                self.client.members(chassis_path))
+            manager_paths = [m["@odata.id"] for m in managers]
+        else:
+            systems, manager_paths = await asyncio.gather(self.client.members(link(self.root, "Systems")),
+                                                          self._manager_paths(managers_path))
         self.client.cache = None
         info = RootInfo.from_root(self.root, tuple(str(s.get("Id")) for s in systems),
                                   tuple(p.rstrip("/").rsplit("/", 1)[-1] for p in manager_paths))
@@ -87,6 +90,14 @@ class RedfishController(Controller):
         host = next((s for s in systems if "Boot" in s), systems[0])
         self.system_path = host["@odata.id"]
         self.manager_path = manager_paths[0] if manager_paths else None
+
+    async def _manager_paths(self, managers_path: str | None) -> list[str]:
+        """The managers' paths; the first manager is read too (an inventory needs it), in the same pass."""
+        collection = await self.c.get(managers_path) if managers_path else {}
+        paths = [m["@odata.id"] for m in collection.get("Members") or [] if isinstance(m, dict) and "@odata.id" in m]
+        if paths:
+            await self.c.get(paths[0])
+        return paths
 
     async def close(self) -> None:
         try:

@@ -90,12 +90,23 @@ async def _adapter_macs(client: RedfishClient, adapter: dict) -> list[dict]:
     return out
 
 
-async def nics(client: RedfishClient, system: dict, manager: dict, chassis: dict, profile: Profile) -> list[dict]:
-    """Host NICs from EthernetInterfaces, plus adapter functions (rail NICs) the interfaces do not list."""
-    excluded, interfaces, adapters = await asyncio.gather(
+async def _chassis_functions(client: RedfishClient, chassis_path: str | None) -> tuple[dict, list[dict]]:
+    chassis = await client.get(chassis_path) if chassis_path else {}
+    adapters = await client.members(link(chassis, "NetworkAdapters"))
+    found = await asyncio.gather(*(_adapter_macs(client, a) for a in adapters))
+    return chassis, [function for functions in found for function in functions]
+
+
+async def nics(client: RedfishClient, system: dict, manager: dict, chassis_path: str | None,
+               profile: Profile) -> tuple[dict, list[dict]]:
+    """The chassis, and the host NICs from EthernetInterfaces plus adapter functions (rail NICs) the
+    interfaces do not list."""
+    # The longest chain (chassis → adapters → functions) is asked first: the BMC's request slots are
+    # handed out in order, and round trips, not requests, set a BMC's time.
+    (chassis, functions), excluded, interfaces = await asyncio.gather(
+        _chassis_functions(client, chassis_path),
         host_interface_paths(client, manager, system) if profile.quirks.host_interface_macs_excluded else _set(),
-        client.members(link(system, "EthernetInterfaces")),
-        client.members(link(chassis, "NetworkAdapters")))
+        client.members(link(system, "EthernetInterfaces")))
     out = []
     for eth in interfaces:
         if str(eth.get("@odata.id", "")).rstrip("/").lower() in excluded or link(eth, "Links", "HostInterface"):
@@ -105,12 +116,11 @@ async def nics(client: RedfishClient, system: dict, manager: dict, chassis: dict
                     or mac(eth.get("MACAddress")), "speed_mbps": speed if isinstance(speed, int) and speed > 0
                     else None})
     seen = {n["mac"] for n in out if n["mac"]}
-    for functions in await asyncio.gather(*(_adapter_macs(client, a) for a in adapters)):
-        for function in functions:
-            if function["mac"] not in seen:
-                seen.add(function["mac"])
-                out.append(function)
-    return out
+    for function in functions:
+        if function["mac"] not in seen:
+            seen.add(function["mac"])
+            out.append(function)
+    return chassis, out
 
 
 async def _set() -> set[str]:
@@ -122,10 +132,10 @@ async def collect_facts(client: RedfishClient, node: str, url: str, profile: Pro
     """Read everything discovery records about one node."""
     system, manager = await asyncio.gather(client.get(host_path), client.get(manager_path) if manager_path
                                            else _empty())
-    chassis_path = link(system, "Links", "Chassis")
-    chassis = await client.get(chassis_path) if chassis_path else {}
-    gpus, nic_list = await asyncio.gather(_all_gpus(client, profile, system_paths, host_path, system),
-                                          nics(client, system, manager, chassis, profile))
+    # Every independent chain starts at once, NICs first (see nics()).
+    (chassis, nic_list), gpus = await asyncio.gather(
+        nics(client, system, manager, link(system, "Links", "Chassis"), profile),
+        _all_gpus(client, profile, system_paths, host_path, system))
     firmware = {"bios": known(system.get("BiosVersion")), "bmc": known(manager.get("FirmwareVersion"))}
     gpu_fw = {g["firmware"] for g in gpus if g.get("firmware")}
     if len(gpu_fw) == 1:
@@ -155,14 +165,16 @@ async def collect_facts(client: RedfishClient, node: str, url: str, profile: Pro
 
 async def _all_gpus(client: RedfishClient, profile: Profile, system_paths: list[str], host_path: str,
                     system: dict) -> list[dict]:
-    gpus = await gpus_in_system(client, system)
-    if not gpus and profile.quirks.gpu_baseboard_systems:
-        others = [p for p in system_paths if p != host_path]
-        async def in_system(path: str) -> list[dict]:
-            return await gpus_in_system(client, await client.get(path))
+    others = [p for p in system_paths if p != host_path] if profile.quirks.gpu_baseboard_systems else []
 
-        for found in await asyncio.gather(*(in_system(p) for p in others)):
-            gpus += found
+    async def in_system(path: str) -> list[dict]:
+        return await gpus_in_system(client, await client.get(path))
+
+    # The other systems (a GPU baseboard) are read alongside the host, not after it; they count only
+    # when the host itself lists no GPU.
+    gpus, *elsewhere = await asyncio.gather(gpus_in_system(client, system), *(in_system(p) for p in others))
+    if not gpus:
+        gpus = [gpu for found in elsewhere for gpu in found]
     if not gpus and profile.gpu_finder:
         gpus = await profile.gpu_finder(client, host_path)
     return gpus

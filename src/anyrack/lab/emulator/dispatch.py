@@ -10,6 +10,7 @@ from aiohttp import web
 
 from anyrack.lab.emulator import accounts, bios, media, sessions, system
 from anyrack.lab.emulator.auth import OPEN_KEYS, authenticate
+from anyrack.lab.emulator.expand import expand_answer
 from anyrack.lab.emulator.faults import inject
 from anyrack.lab.emulator.messages import (
     ODATA_HEADERS,
@@ -156,6 +157,8 @@ async def handle(state: BmcState, request: web.Request, stopping: asyncio.Event)
             etag = render(state, key)[1]
             if unless == etag:
                 return web.Response(status=304, headers={"ETag": etag, **ODATA_HEADERS})
+        if "$expand" in request.query:
+            return expand_answer(state, key, request.query["$expand"])
         return _respond(state, Reply(key))  # aiohttp leaves the body out of HEAD answers
     if method == "PATCH":
         return _respond(state, _patch(state, key, await _body(request), request.headers.get("If-Match")))

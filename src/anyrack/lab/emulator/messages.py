@@ -61,6 +61,11 @@ _BASE_MESSAGES: dict[str, tuple[str, str]] = {
     "InternalError": ("The request failed due to an internal service error.  The service is still operational.",
                       "Resubmit the request.  If the problem persists, consider resetting the service."),
     "Success": ("The request completed successfully.", "None"),
+    "QueryNotSupported": ("Querying is not supported by the implementation.",
+                          "Remove the query parameters and resubmit the request if the operation failed."),
+    "QueryParameterValueFormatError": ("The value '%1' for the parameter %2 is of a different format than the "
+                                       "parameter can accept.", "Correct the value for the query parameter in the "
+                                       "request and resubmit the request if the operation failed."),
 }
 
 

@@ -37,6 +37,8 @@ class EmulatedQuirks:
     """Attaching media with Inserted or WriteProtected in the request is refused with 400."""
     media_requires_inserted: bool = False
     """Attaching media without both Inserted and WriteProtected in the request is refused with 400."""
+    expand_refused: bool = False
+    """The service root advertises ``$expand`` but every ``$expand`` request is answered 501."""
 
     @classmethod
     def from_names(cls, names: Iterable[str]) -> EmulatedQuirks:

@@ -11,6 +11,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
+# Byte-compile what is installed, as pip does: without it every command recompiles ~200 modules
+# (measured: 0.29 s of a 0.55 s `anyrack discover`).
+export UV_COMPILE_BYTECODE := 1
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: help setup system-deps demo test lint bench clean

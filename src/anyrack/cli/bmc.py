@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sys
@@ -13,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from anyrack import aio
 from anyrack.errors import InputError
 from anyrack.site import load_site
 
@@ -54,7 +54,7 @@ def run_verb(url: str, user: str, password_env: str, ca_file: str | None, insecu
                            timeout=timeout) as controller:
             return await verb(controller)
 
-    return asyncio.run(go())
+    return aio.run(go())
 
 
 def emit(data: Any, as_json: bool, text: Callable[[Any], str]) -> None:
@@ -208,7 +208,7 @@ def discover_cmd(path: Path, out: Path | None, ca_file: str | None, only: tuple[
     unknown = sorted(set(nodes or []) - {n.name for n in site.nodes})
     if unknown:
         raise InputError(detail=f"--limit: no node {unknown[0]!r} in {path}")
-    result = asyncio.run(discover(site, out, nodes=nodes, ca_file=ca_file, concurrency=concurrency, timeout=timeout,
+    result = aio.run(discover(site, out, nodes=nodes, ca_file=ca_file, concurrency=concurrency, timeout=timeout,
                                   on_progress=_progress_printer(sys.stderr)))
     if as_json:
         click.echo(json.dumps([asdict(o) for o in result.outcomes], indent=2))

@@ -23,6 +23,7 @@ from typing import Any
 
 from aiohttp import web
 
+from anyrack import aio
 from anyrack.errors import AnyrackError
 from anyrack.lab.emulator import accounts, bios, sessions, system
 from anyrack.lab.emulator.dispatch import handle
@@ -198,4 +199,4 @@ def run_lab(trees: Sequence[TreeSpec], options: LabOptions | None = None, *, lis
                 on_ready(entries)
             await stop.wait()
 
-    asyncio.run(main())
+    aio.run(main())

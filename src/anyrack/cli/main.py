@@ -13,6 +13,7 @@ from anyrack import __version__
 from anyrack.cli.bmc import bmc, discover_cmd
 from anyrack.cli.fabric import fabric
 from anyrack.cli.lab import lab
+from anyrack.cli.provision import provision_cmd
 from anyrack.cli.report import print_reports, site_summary
 from anyrack.errors import AnyrackError, InvalidInput
 from anyrack.inventory import generate_inventory
@@ -110,6 +111,7 @@ cli.add_command(bmc)
 cli.add_command(discover_cmd)
 cli.add_command(fabric)
 cli.add_command(lab)
+cli.add_command(provision_cmd)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -75,14 +75,16 @@ def test_create_then_update_against_localhost(project: dict[str, Path]) -> None:
     assert (project["root"] / "marker").read_text() == "anyrack\n"
     again = p.update(created.id, created.outs, news)
     assert (again.outs["changed"], again.outs["failed"]) == (0, 0)
-    assert created.outs["runner"] in ("ansible-runner", "ansible-playbook")
+    assert created.outs["runner"] == "ansible-runner"
+    runs = sorted((project["root"] / ".anyrack/runs").iterdir())  # artifacts kept beside the inventory
+    assert len(runs) == 2 and all((r / "job_events").is_dir() for r in runs)
 
 
 @needs_ansible
 def test_a_failing_play_fails_create_with_counts(project: dict[str, Path]) -> None:
     project["playbook"].write_text("- hosts: all\n  gather_facts: false\n  tasks:\n"
                                    "    - ansible.builtin.fail: {msg: broken on purpose}\n")
-    with pytest.raises(AnsibleRunFailed, match="failed=1"):
+    with pytest.raises(AnsibleRunFailed, match=r"failed=1[\s\S]*localhost: failed: broken on purpose"):
         PlaybookRunProvider().create({"playbook": str(project["playbook"]), "inventory": str(project["inventory"]),
                                       "group": "all", "hash": "x", "extra_vars": {}})
     assert run_playbook(str(project["playbook"]), str(project["inventory"])).rc != 0

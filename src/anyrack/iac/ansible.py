@@ -2,19 +2,14 @@
 
 :func:`content_hash` covers the playbook, the roles and the generated inventory, so a change to any
 of them changes the ``hash`` input and Pulumi re-runs the play (an update). :func:`run_playbook`
-uses ansible-runner when it is importable, else ``ansible-playbook`` from the running interpreter's
-directory (the venv), and reports the PLAY RECAP's counts.
+runs it through :mod:`anyrack.provision` (ansible-runner, the same path as ``anyrack provision``) and
+reports the per-host recap's counts.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import shutil
-import subprocess
-import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,7 +35,7 @@ class RunResult:
     failed: int
     unreachable: int
     runner: str
-    """``ansible-runner`` or ``ansible-playbook`` (the subprocess fallback)."""
+    """Always ``ansible-runner``: kept in the outputs to say how the run was made."""
     tail: str = ""
 
 
@@ -67,33 +62,25 @@ def parse_recap(text: str) -> dict[str, int]:
 
 
 def run_playbook(playbook: str, inventory: str, group: str = "all", extra_vars: dict[str, Any] | None = None,
-                 env: dict[str, str] | None = None) -> RunResult:
-    """Apply ``playbook`` to ``group`` of ``inventory``; never raises for a failed play (see ``rc``)."""
-    bindir = str(Path(sys.executable).parent)
-    environ = {**os.environ, "PATH": f"{bindir}:{os.environ.get('PATH', '')}", "ANSIBLE_NOCOLOR": "1",
-               **(env or {})}
-    try:
-        import ansible_runner  # type: ignore[import-not-found]
-    except ImportError:
-        ansible_runner = None
-    if ansible_runner is not None:
-        with tempfile.TemporaryDirectory(prefix="anyrack-runner-") as data:
-            run = ansible_runner.run(private_data_dir=data, playbook=str(Path(playbook).resolve()),
-                                     inventory=str(Path(inventory).resolve()), limit=group,
-                                     extravars=extra_vars or {}, envvars=environ, quiet=True)
-            stats = run.stats or {}
-            count = {k: sum((stats.get(k) or {}).values()) for k in ("ok", "changed", "failures", "dark")}
-            return RunResult(run.rc, count["ok"], count["changed"], count["failures"], count["dark"], "ansible-runner",
-                             run.stdout.read()[-2000:] if run.stdout else "")
-    exe = shutil.which("ansible-playbook", path=environ["PATH"]) or "ansible-playbook"
-    cmd = [exe, "-i", inventory, "-l", group, playbook]
-    for key, value in (extra_vars or {}).items():
-        cmd += ["-e", f"{key}={value}"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=environ, check=False)
-    text = proc.stdout + proc.stderr
-    sums = parse_recap(text)
-    return RunResult(proc.returncode, sums["ok"], sums["changed"], sums["failed"], sums["unreachable"],
-                     "ansible-playbook", text[-2000:])
+                 runs_dir: str | None = None) -> RunResult:
+    """Apply ``playbook`` to ``group`` of ``inventory`` through anyrack.provision (ansible-runner, secrets
+    scrubbed, artifacts kept under ``runs_dir``, default ``.anyrack/runs`` beside the inventory); never
+    raises for a failed play (see ``rc``)."""
+    from anyrack.provision.plan import Plan
+    from anyrack.provision.runner import provision
+
+    inventory_path = Path(inventory).resolve()
+    runs = Path(runs_dir) if runs_dir else inventory_path.parent / ".anyrack/runs"
+    plan = Plan(site_file=inventory_path, site=inventory_path.name, playbook=Path(playbook).resolve(),
+                inventory=inventory_path, runs_dir=runs, limit=group,
+                inline_vars={k: str(v) for k, v in (extra_vars or {}).items()})
+    lines: list[str] = []
+    outcome = provision(plan, lines.append)
+    count = {k: sum(getattr(h, k) for h in outcome.hosts) for k in ("ok", "changed", "failed", "unreachable")}
+    tail = "\n".join([*lines[-20:], *(f"{f.host}: {f.kind}: {f.msg}" for f in outcome.failures),
+                      outcome.error, f"artifacts: {outcome.run_dir}"])
+    return RunResult(outcome.rc, count["ok"], count["changed"], count["failed"], count["unreachable"],
+                     "ansible-runner", tail.strip())
 
 
 class PlaybookRunProvider(ResourceProvider):

@@ -64,3 +64,72 @@ def test_sinfo_shows_computes_idle_and_srun_answers_from_both(provisioned, lab):
     assert rows == {"gpu1": "idle", "gpu2": "idle"}
     out = lab.exec("ctl1", "timeout", "60", "srun", "-N2", "hostname").stdout.split()
     assert sorted(out) == ["gpu1", "gpu2"]
+
+
+# --- accounting: slurmdbd + MariaDB on ctl1 ------------------------------------------------------------
+
+def _db_password() -> str:
+    from pathlib import Path
+
+    path = Path.home() / ".local/state/anyrack/slurmdbd/lab.db-password"
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    return path.read_text().strip()
+
+
+def test_db_password_is_generated_once_and_never_printed(provisioned, lab):
+    password = _db_password()
+    assert len(password) >= 16
+    for run in provisioned.values():
+        assert password not in run.stdout + run.stderr
+    # the same password is what slurmdbd uses (read inside the host, not printed by the playbook)
+    conf = lab.exec("ctl1", "cat", "/etc/slurm/slurmdbd.conf").stdout
+    assert f"StoragePass={password}\n" in conf
+
+
+def test_slurmdbd_conf_is_private_to_slurm(provisioned, lab):
+    assert lab.exec("ctl1", "stat", "-c", "%U %G %a", "/etc/slurm/slurmdbd.conf").stdout.split() == \
+        ["slurm", "slurm", "600"]
+    assert lab.exec("ctl1", "systemctl", "is-active", "slurmdbd", "mariadb").stdout.split() == ["active", "active"]
+    conf = lab.exec("ctl1", "cat", "/etc/slurm/slurm.conf").stdout
+    assert "AccountingStorageType=accounting_storage/slurmdbd" in conf
+    assert "AccountingStorageHost=ctl1" in conf
+
+
+def test_sacctmgr_lists_the_cluster(provisioned, lab):
+    clusters = lab.exec("ctl1", "sacctmgr", "-n", "-P", "list", "cluster", "format=Cluster").stdout.split()
+    assert clusters == ["lab"]
+
+
+def test_batch_job_completes_and_sacct_reads_it_from_mariadb(provisioned, lab):
+    job = lab.exec("ctl1", "sbatch", "--parsable", "-N1", "-o", "/dev/null", "--wrap", "hostname").stdout.strip()
+    assert job.isdigit(), job
+    deadline = time.monotonic() + 90
+    while True:
+        rows = lab.exec("ctl1", "sacct", "-j", job, "-n", "-X", "-P", "-o", "JobID,State,NodeList").stdout.split()
+        if rows and rows[0].split("|")[1] == "COMPLETED" or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert len(rows) == 1, rows
+    job_id, state, node = rows[0].split("|")
+    assert (job_id, state) == (job, "COMPLETED")
+    assert node in {"gpu1", "gpu2"}
+    # the record is in MariaDB itself, not only in slurmctld's memory
+    query = f"SELECT state, nodelist FROM lab_job_table WHERE id_job={job}"
+    out = lab.exec("ctl1", "mysql", "-N", "-B", "slurm_acct_db", "-e", query).stdout.split()
+    assert out == ["3", node]  # JOB_COMPLETE
+
+
+def test_job_steps_memory_is_gathered_in_the_containers(provisioned, lab):
+    """jobacct_gather/linux reads /proc inside the nspawn hosts: a step's MaxRSS reaches sacct."""
+    script = "srun python3 -c 'x = bytearray(200 * 2**20); import time; time.sleep(4)'"
+    job = lab.exec("ctl1", "sbatch", "--parsable", "--acctg-freq=task=1", "-o", "/dev/null", "--wrap", script)
+    job_id = job.stdout.strip()
+    deadline = time.monotonic() + 90
+    while True:
+        rows = lab.exec("ctl1", "sacct", "-j", f"{job_id}.0", "-n", "-P", "-o", "State,MaxRSS").stdout.split()
+        if rows and rows[0].startswith("COMPLETED|") or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    state, max_rss = rows[0].split("|")
+    assert state == "COMPLETED"
+    assert max_rss.endswith("K") and int(max_rss[:-1]) > 200 * 1024, rows

@@ -1,13 +1,22 @@
-"""Test tiers: every test belongs to exactly one tier (a pytest marker); tests/unit/ is the unit tier."""
+"""Test tiers (every test belongs to exactly one tier, a pytest marker; tests/unit/ is the unit tier),
+and the host lab the roles tier shares: three nspawn hosts for the whole session (tests/roles and the
+testinfra suites in tests/infra), removed and checked gone at the end."""
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 TIERS = ("unit", "bmc", "iac", "roles", "fabric", "lab")
 ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -17,3 +26,93 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         tiers = [t for t in TIERS if item.get_closest_marker(t)]
         if len(tiers) != 1:
             raise pytest.UsageError(f"{item.nodeid}: needs exactly one tier marker of {TIERS}, has {tiers}")
+
+
+# the host lab (roles tier) ---------------------------------------------------------------------
+def _why_not() -> str | None:
+    from anyrack.lab.hosts import missing_prerequisites
+
+    missing = missing_prerequisites()
+    if missing:
+        return "host lab unavailable: " + "; ".join(missing) + \
+            " (apt: systemd-container mmdebstrap apt-cacher-ng iproute2 openssh-client util-linux)"
+    return None
+
+
+@dataclass
+class Lab:
+    state_dir: Path
+
+    def cli(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        """Run ``anyrack ARGS`` (the installed console script) and return its result."""
+        proc = subprocess.run([str(BIN / "anyrack"), *args], text=True, capture_output=True, timeout=timeout,
+                              env={**os.environ, "ANYRACK_LAB_BMC_PASSWORD": "anyrack-lab"}, cwd=ROOT)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"anyrack {' '.join(args)} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    def exec(self, node: str, *command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.cli("lab", "exec", "--state-dir", str(self.state_dir), node, "--", *command, check=check)
+
+    def status(self) -> list[dict[str, str]]:
+        return json.loads(self.cli("lab", "status", "--state-dir", str(self.state_dir), "--json").stdout)
+
+    def playbook(self, name: str = "site.yml", *extra: str) -> subprocess.CompletedProcess[str]:
+        """Run a playbook against the generated lab inventory, as the lab user with the lab key."""
+        env = {**os.environ, "ANSIBLE_ROLES_PATH": str(ROOT / "roles"), "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+               "PATH": f"{BIN}:{os.environ.get('PATH', '')}", "ANSIBLE_FORCE_COLOR": "0"}
+        return subprocess.run([str(BIN / "ansible-playbook"), "-i", str(self.state_dir / "generated"),
+                               "--private-key", str(self.state_dir / "id_ed25519"),
+                               "-e", f"@{self.state_dir / 'lab-vars.yml'}", *extra, str(ROOT / "playbooks" / name)],
+                              text=True, capture_output=True, env=env, cwd=ROOT, timeout=900)
+
+
+def leftovers(state_dir: Path) -> list[str]:
+    """Whatever a lab left behind: bridge, mounts, processes, cgroups, state."""
+    found = []
+    if subprocess.run(["ip", "link", "show", "anyrack0"], capture_output=True).returncode == 0:
+        found.append("bridge anyrack0")
+    found += [line for line in Path("/proc/mounts").read_text().splitlines() if str(state_dir) in line]
+    for pid in Path("/proc").iterdir():
+        if pid.name.isdigit():
+            try:
+                cmd = (pid / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if str(state_dir) in cmd:
+                found.append(f"process {pid.name}: {cmd[:120]}")
+    found += [str(p) for p in Path("/sys/fs/cgroup").glob("*/anyrack-lab")]
+    found += [str(state_dir / n) for n in ("state.json", "hosts") if (state_dir / n).exists()]
+    return found
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory):
+    """Three hosts (ctl1, gpu1, gpu2) up for the session; at the end `lab down` must leave nothing behind."""
+    if reason := _why_not():
+        pytest.skip(reason)
+    if subprocess.run(["ip", "link", "show", "anyrack0"], capture_output=True).returncode == 0:
+        pytest.skip("a host lab is already running (bridge anyrack0 exists): `anyrack lab down` first")
+    state_dir = tmp_path_factory.mktemp("hostlab")
+    lab = Lab(state_dir)
+    lab.cli("lab", "up", "--hosts", "3", "--state-dir", str(state_dir), timeout=600)
+    try:
+        yield lab
+    finally:
+        lab.cli("lab", "down", "--state-dir", str(state_dir), check=False)
+        left = leftovers(state_dir)
+        shutil.rmtree(state_dir, ignore_errors=True)
+        assert not left, f"lab down left: {left}"
+
+
+@pytest.fixture(scope="session")
+def provisioned(lab: Lab) -> dict[str, subprocess.CompletedProcess[str]]:
+    """discover → inventory generate → playbooks/site.yml, twice (the second run must change nothing)."""
+    site = str(lab.state_dir / "site.yaml")
+    lab.cli("discover", site, "--out", str(lab.state_dir / "facts"))
+    lab.cli("inventory", "generate", site, "--facts", str(lab.state_dir / "facts"))
+    first = lab.playbook()
+    assert first.returncode == 0, first.stdout[-6000:] + first.stderr[-2000:]
+    second = lab.playbook()
+    assert second.returncode == 0, second.stdout[-6000:] + second.stderr[-2000:]
+    return {"first": first, "second": second}

@@ -294,7 +294,8 @@ def up(count: int = 3, *, state_dir: Path | None = None, cache_dir: Path | None 
         pubkey = key.with_suffix(".pub").read_text()
         _setup_bridge(state)
         progress(f"bridge: {state.bridge} {state.gateway}/{ipaddress.ip_network(state.cidr).prefixlen}")
-        state.acng_pid = start_apt_cache(Path(state.state_dir) / "acng", state.gateway, MIRROR).pid
+        apt_cache = (cache_dir or default_cache_dir()).parent / "apt"
+        state.acng_pid = start_apt_cache(Path(state.state_dir) / "acng", state.gateway, MIRROR, apt_cache).pid
         _save(state)
         progress(f"apt: apt-cacher-ng on {state.gateway}:{ACNG_PORT}")
         for host in state.hosts:

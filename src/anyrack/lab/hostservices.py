@@ -23,9 +23,13 @@ class ServiceError(AnyrackError):
     template = "host lab {what}: {detail}"
 
 
-def start_apt_cache(base: Path, address: str, mirror: str) -> subprocess.Popen[bytes]:
-    """apt-cacher-ng on ``address``, its Debian backend pointed at ``mirror`` (its default one is unreachable)."""
-    conf, cache, log = base / "conf", base / "cache", base / "log"
+def start_apt_cache(base: Path, address: str, mirror: str, cache: Path) -> subprocess.Popen[bytes]:
+    """apt-cacher-ng on ``address``, its Debian backend pointed at ``mirror`` (its default one is unreachable).
+
+    Its configuration and logs live in ``base`` (removed with the lab); the packages in ``cache``, which
+    outlives the lab, so the next lab up installs from the cache instead of the mirror.
+    """
+    conf, log = base / "conf", base / "log"
     for d in (conf, cache, log):
         d.mkdir(parents=True, exist_ok=True)
     for name in ("acng.conf", "backends_debian", "security.conf"):

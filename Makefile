@@ -19,7 +19,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 .PHONY: help setup system-deps demo test lint bench clean
 
 help:
-	@echo "make demo    validate the example sites and generate their inventories"
+	@echo "make demo    the main job on the built-in lab: lab up → discover → inventory → provision → Slurm jobs"
 	@echo "make test    run every test tier (prints each tier's time)"
 	@echo "make lint    ruff over src/ tests/ benchmarks/"
 	@echo "make bench   run the benchmarks (figures go to docs/benchmarks.md by hand)"
@@ -39,11 +39,7 @@ setup: $(VENV)/.synced
 	@PYTHON=$(TOOLS)/bin/python scripts/collections
 
 demo: setup
-	$(BIN)/anyrack site validate inventory/examples/lab/site.yaml
-	$(BIN)/anyrack inventory generate inventory/examples/lab/site.yaml
-	$(BIN)/anyrack site validate inventory/examples/hgx-rack/site.yaml
-	$(BIN)/anyrack inventory generate inventory/examples/hgx-rack/site.yaml --facts inventory/examples/hgx-rack/facts
-	$(BIN)/ansible-inventory -i inventory/examples/hgx-rack/generated --graph quarantine
+	@scripts/demo
 
 test: setup
 	$(BIN)/python scripts/test-tiers

@@ -22,7 +22,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
-ROLES = ("base", "munge", "slurm_node", "rdma_network")
+ROLES = ("base", "munge", "slurm_node", "rdma_network", "slurm_controller", "slurm_dbd")
 # the facts Ansible gathers on each platform the roles' meta/main.yml promises, and the family file it must get
 PLATFORMS = {
     "debian12": ({"distribution": "Debian", "distribution_major_version": "12", "os_family": "Debian"}, "Debian"),
@@ -162,6 +162,12 @@ def test_every_platform_the_role_claims_gets_a_complete_vars_file(role_name: str
         values = _load(picked) or {}
         assert set(values) == union, f"{picked.relative_to(ROOT)} differs from its siblings: {set(values) ^ union}"
         assert all(v not in (None, "") for v in values.values()), picked
+
+
+def test_every_role_that_loads_distribution_vars_is_checked() -> None:
+    loading = {role.name for role in (ROOT / "roles").iterdir() if role.is_dir() and (
+        family_files(role) or any(a in str(_load(f)) for f in _task_files(role) for a in INCLUDE_VARS))}
+    assert loading <= set(ROLES), f"add {sorted(loading - set(ROLES))} to ROLES"
 
 
 def test_the_check_catches_a_family_file_that_misses_a_variable(tmp_path: Path) -> None:

@@ -95,7 +95,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory):
         pytest.skip("a host lab is already running (bridge anyrack0 exists): `anyrack lab down` first")
     state_dir = tmp_path_factory.mktemp("hostlab")
     lab = Lab(state_dir)
-    lab.cli("lab", "up", "--hosts", "3", "--state-dir", str(state_dir), timeout=600)
+    lab.cli("lab", "up", "--hosts", "4", "--state-dir", str(state_dir), timeout=600)
     try:
         yield lab
     finally:
@@ -107,12 +107,36 @@ def lab(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="session")
 def provisioned(lab: Lab) -> dict[str, subprocess.CompletedProcess[str]]:
-    """discover → inventory generate → playbooks/site.yml, twice (the second run must change nothing)."""
-    site = str(lab.state_dir / "site.yaml")
-    lab.cli("discover", site, "--out", str(lab.state_dir / "facts"))
-    lab.cli("inventory", "generate", site, "--facts", str(lab.state_dir / "facts"))
+    """discover → inventory generate → playbooks/site.yml, twice (the second run must change nothing).
+
+    The cluster starts with ctl1, gpu1 and gpu2 (``site-3.yaml``: the lab's site without gpu3); gpu3 is
+    the host that tests/roles/test_add_remove_node.py brings in and takes out again.
+    """
+    site = lab.state_dir / "site.yaml"
+    lab.cli("discover", str(site), "--out", str(lab.state_dir / "facts"))
+    lab.cli("inventory", "generate", str(first_three(lab)), "--facts", str(lab.state_dir / "facts"))
     first = lab.playbook()
     assert first.returncode == 0, first.stdout[-6000:] + first.stderr[-2000:]
     second = lab.playbook()
     assert second.returncode == 0, second.stdout[-6000:] + second.stderr[-2000:]
     return {"first": first, "second": second}
+
+
+def first_three(lab: Lab) -> Path:
+    """The lab's site file without gpu3 (written once; its inventory goes to the same generated/ dir)."""
+    import yaml
+
+    path = lab.state_dir / "site-3.yaml"
+    if not path.exists():
+        doc = yaml.safe_load((lab.state_dir / "site.yaml").read_text())
+        doc["nodes"] = [n for n in doc["nodes"] if n["name"] != "gpu3"]
+        for partition in doc["slurm"]["partitions"]:
+            partition["nodes"] = ",".join(n for n in partition["nodes"].split(",") if n != "gpu3")
+        path.write_text(yaml.safe_dump(doc, sort_keys=False, width=200))
+    return path
+
+
+@pytest.fixture(scope="session")
+def site_three(lab: Lab) -> Path:
+    """The lab's site without gpu3 (see :func:`first_three`)."""
+    return first_three(lab)

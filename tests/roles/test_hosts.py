@@ -11,7 +11,8 @@ from anyrack.lab.hosts import LAB_USER
 
 pytestmark = pytest.mark.roles
 
-HOSTS = {"ctl1": ("controller", "10.77.0.11"), "gpu1": ("compute", "10.77.0.21"), "gpu2": ("compute", "10.77.0.22")}
+HOSTS = {"ctl1": ("controller", "10.77.0.11"), "gpu1": ("compute", "10.77.0.21"), "gpu2": ("compute", "10.77.0.22"),
+         "gpu3": ("compute", "10.77.0.23")}
 
 
 def test_status_lists_the_hosts(lab):
@@ -54,7 +55,8 @@ def test_each_host_has_its_own_cgroup(lab):
 
 def test_site_file_goes_through_discovery(lab):
     site = yaml.safe_load((lab.state_dir / "site.yaml").read_text())
-    assert [n["name"] for n in site["nodes"]] == ["ctl1", "gpu1", "gpu2"]
+    assert [n["name"] for n in site["nodes"]] == ["ctl1", "gpu1", "gpu2", "gpu3"]
     out = lab.state_dir / "facts-check"
     lab.cli("discover", str(lab.state_dir / "site.yaml"), "--out", str(out))
-    assert sorted(p.stem for p in out.glob("*.json") if not p.name.startswith((".", "_"))) == ["ctl1", "gpu1", "gpu2"]
+    found = sorted(p.stem for p in out.glob("*.json") if not p.name.startswith((".", "_")))
+    assert found == ["ctl1", "gpu1", "gpu2", "gpu3"]

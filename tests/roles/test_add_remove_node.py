@@ -1,0 +1,65 @@
+"""add_node.yml and remove_node.yml on the host lab: gpu3 joins the running cluster (no slurmd of the
+cluster restarts), runs a job, and leaves again; each playbook's second run changes nothing."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+pytestmark = pytest.mark.roles
+
+
+def _changed(output: str) -> dict[str, int]:
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", output, re.M)}
+
+
+def _slurmd_started(lab, node: str) -> str:
+    return lab.exec(node, "systemctl", "show", "slurmd", "-p", "ExecMainStartTimestampMonotonic").stdout.strip()
+
+
+def _nodes(lab) -> dict[str, str]:
+    rows = lab.exec("ctl1", "sinfo", "-h", "-N", "-o", "%N %t").stdout.split("\n")
+    return dict(line.split() for line in rows if line.strip())
+
+
+def test_a_fourth_host_joins_runs_a_job_and_leaves(provisioned, lab, site_three) -> None:
+    facts = str(lab.state_dir / "facts")
+    before = {n: _slurmd_started(lab, n) for n in ("gpu1", "gpu2")}
+    lab.cli("inventory", "generate", str(lab.state_dir / "site.yaml"), "--facts", facts)  # gpu3 in the site
+    try:
+        added = lab.playbook("add_node.yml", "-e", "anyrack_new_nodes=gpu3")
+        assert added.returncode == 0, added.stdout[-6000:]
+        assert _nodes(lab) == {"gpu1": "idle", "gpu2": "idle", "gpu3": "idle"}
+        assert {n: _slurmd_started(lab, n) for n in ("gpu1", "gpu2")} == before  # nobody else restarted
+        hosts = lab.exec("ctl1", "timeout", "90", "srun", "-N3", "hostname").stdout.split()
+        assert sorted(hosts) == ["gpu1", "gpu2", "gpu3"]
+        assert lab.exec("ctl1", "timeout", "60", "srun", "-w", "gpu3", "hostname").stdout.strip() == "gpu3"
+        again = lab.playbook("add_node.yml", "-e", "anyrack_new_nodes=gpu3")
+        assert again.returncode == 0 and set(_changed(again.stdout).values()) == {0}, again.stdout[-4000:]
+
+        removed = lab.playbook("remove_node.yml", "-e", "anyrack_remove_nodes=gpu3")
+        assert removed.returncode == 0, removed.stdout[-6000:]
+        node = lab.exec("ctl1", "scontrol", "show", "node", "gpu3", "--oneliner").stdout
+        assert "DOWN" in node and "Reason=anyrack: removed" in node
+        assert lab.exec("gpu3", "systemctl", "is-active", "slurmd", check=False).stdout.strip() == "inactive"
+        again = lab.playbook("remove_node.yml", "-e", "anyrack_remove_nodes=gpu3")
+        assert again.returncode == 0 and set(_changed(again.stdout).values()) == {0}, again.stdout[-4000:]
+    finally:
+        # out of the site file and the inventory; slurm.yml drops it from slurm.conf
+        lab.cli("inventory", "generate", str(site_three), "--facts", facts)
+    dropped = lab.playbook("slurm.yml")
+    assert dropped.returncode == 0, dropped.stdout[-6000:]
+    deadline = time.monotonic() + 60
+    while _nodes(lab) != {"gpu1": "idle", "gpu2": "idle"} and time.monotonic() < deadline:
+        time.sleep(2)
+    assert _nodes(lab) == {"gpu1": "idle", "gpu2": "idle"}
+    assert sorted(lab.exec("ctl1", "timeout", "60", "srun", "-N2", "hostname").stdout.split()) == ["gpu1", "gpu2"]
+
+
+def test_add_node_refuses_a_host_not_in_the_inventory(provisioned, lab) -> None:
+    refused = lab.playbook("add_node.yml", "-e", "anyrack_new_nodes=gpu9")
+    assert refused.returncode != 0
+    assert "anyrack_new_nodes must name compute nodes of the generated inventory" in refused.stdout
+    assert "got 'gpu9'" in refused.stdout

@@ -171,3 +171,19 @@ def test_scrub_event_hides_no_log_errors_and_known_secrets(tmp_path: Path) -> No
     scrub_event(event, secrets)
     assert event == {"stdout": f"ok: [n1] => {REDACTED}",
                      "event_data": {"res": {"msg": [f"{REDACTED} and {REDACTED}"]}}}
+
+
+def test_a_host_without_an_address_stops_the_run_before_it_starts(site: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    generated = site.parent / "generated"
+    (generated / "hosts.yml").write_text("all:\n  hosts:\n    n1: {ansible_connection: local, "
+                                         "ansible_python_interpreter: '{{ ansible_playbook_python }}'}\n"
+                                         "    gpu2:\n")
+    (generated / "host_vars").mkdir()
+    (generated / "host_vars/gpu2.yml").write_text("anyrack_rack: r1\n")  # its ansible_host lost by a hand edit
+    assert main(provision(site, "write.yml", "-e", f"out_dir={site.parent / 'out'}")) == 2
+    assert capsys.readouterr().err == (f"{generated / 'host_vars/gpu2.yml'}: gpu2: no address (ansible_host); "
+                                       "rerun `anyrack inventory generate` or give it one\n")
+    assert not (site.parent / ".anyrack").exists() and not list((site.parent / "out").iterdir())
+    # --limit to the hosts that have one: the run goes ahead
+    assert main(provision(site, "write.yml", "--limit", "n1", "-e", f"out_dir={site.parent / 'out'}")) == 0

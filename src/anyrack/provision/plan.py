@@ -8,7 +8,11 @@ raised before the first byte is written.
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +40,14 @@ class BadExtraVars(InputError):
 
 class MissingFile(InputError):
     template = "{option} {path}: {detail}"
+
+
+class HostWithoutAddress(InputError):
+    template = "{where}: {host}: no address (ansible_host); rerun `anyrack inventory generate` or give it one"
+
+
+class InventoryUnreadable(InputError):
+    template = "{path}: ansible-inventory cannot read it: {detail}"
 
 
 @dataclass(frozen=True)
@@ -97,6 +109,32 @@ def plan(site_file: Path, playbook: str = "site.yml", inventory: Path | None = N
             raise MissingFile(option="--private-key", path=private_key, detail="no such file")
         private_key = private_key.resolve()
     files, inline = _extra_vars(extra_vars)
+    _check_addresses(inventory, limit)
     return Plan(site_file=site_file.resolve(), site=site.site, playbook=book, inventory=inventory.resolve(),
                 runs_dir=site_file.resolve().parent / ".anyrack" / "runs", limit=limit or None,
                 private_key=private_key, vars_files=files, inline_vars=inline, check=check)
+
+
+def _check_addresses(inventory: Path, limit: str | None) -> None:
+    """Every host the run would touch has an address (or a local connection): a host without one
+    would otherwise fail late, after the others were changed."""
+    exe = Path(sys.executable).parent / "ansible-inventory"
+    cmd = [str(exe) if exe.exists() else "ansible-inventory", "-i", str(inventory), "--list"]
+    if limit:
+        cmd += ["--limit", limit]
+    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO_ROOT / "ansible.cfg"),
+           "ANSIBLE_COLLECTIONS_PATH": str(REPO_ROOT / "collections")}
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env, check=False)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        raise InventoryUnreadable(path=inventory, detail=str(err)) from None
+    if proc.returncode != 0:
+        lines = [ln.strip() for ln in proc.stderr.splitlines() if ln.strip()]
+        raise InventoryUnreadable(path=inventory, detail=lines[-1] if lines else f"exit {proc.returncode}")
+    hostvars = json.loads(proc.stdout).get("_meta", {}).get("hostvars", {})
+    for host in sorted(hostvars):
+        values = hostvars[host] or {}
+        if values.get("ansible_host") or values.get("ansible_connection") == "local" or host == "localhost":
+            continue
+        own = inventory / "host_vars" / f"{host}.yml" if inventory.is_dir() else inventory
+        raise HostWithoutAddress(where=own if own.exists() else inventory, host=host)

@@ -23,6 +23,11 @@ slurm_controller_options:
 slurm_controller_gres_gpu: false
 ansible_user: anyrack
 ansible_python_interpreter: /usr/bin/python3
+# the hosts reach Debian only through the lab's apt cache; their kernel is the machine's, whose headers
+# Debian does not ship (and no module loads in a container anyway)
+nvidia_driver_debian_mirror: http://10.77.0.1:3142/debian
+nvidia_driver_debian_security_mirror: http://10.77.0.1:3142/debian-security
+nvidia_driver_kernel_headers: false
 """
 
 

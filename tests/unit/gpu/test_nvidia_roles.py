@@ -78,6 +78,9 @@ BAD = {
     "bad-blackwell-535": (UBUNTU24, {"nvidia_driver_gpu_model": "NVIDIA GB200"},
                           "NVIDIA GB200 is a Blackwell GPU: it needs the open kernel modules and branch 570 or later "
                           "(here: open, branch 535)"),
+    "bad-distro-open": (DEBIAN12, {"nvidia_driver_source": "distro", "nvidia_driver_kernel_modules": "open"},
+                        "Debian 12's archive (nvidia_driver_source distro) has no open kernel modules package: use "
+                        "nvidia_driver_kernel_modules proprietary, or nvidia_driver_source nvidia"),
     "bad-cuda-version": (DEBIAN12, {"cuda_toolkit_version": "12"},
                          'cuda_toolkit_version must be a CUDA release as major.minor such as "11.8" or "12.4", '
                          'not "12"'),
@@ -97,11 +100,11 @@ BLACKLIST = ("# Ansible managed\n# The NVIDIA driver drives the GPUs: nouveau mu
 PIN = ("# Ansible managed\n# The driver's packages come from the {b} branch only; dpkg holds keep upgrades off them\n"
        "Package: nvidia-* libnvidia-* libcuda1* libnvcuvid* libnvoptix* libxnvctrl* xserver-xorg-video-nvidia* "
        "firmware-nvidia-gsp* cuda-drivers*\nPin: version {b}.*\nPin-Priority: 1001\n")
-NON_FREE = ("# Ansible managed\n# Debian's non-free and non-free-firmware components for the NVIDIA driver "
-            "(the mirror's main stays in sources.list)\n"
-            "deb {m} bookworm non-free non-free-firmware\n"
-            "deb {m} bookworm-updates non-free non-free-firmware\n"
-            "deb {s} bookworm-security non-free non-free-firmware\n")
+NON_FREE = ("# Ansible managed\n# Debian's contrib (nvidia-persistenced), non-free and non-free-firmware components "
+            "for the NVIDIA driver\n# (the mirror's main stays in sources.list)\n"
+            "deb {m} bookworm contrib non-free non-free-firmware\n"
+            "deb {m} bookworm-updates contrib non-free non-free-firmware\n"
+            "deb {s} bookworm-security contrib non-free non-free-firmware\n")
 APT_REPO = "# Ansible managed\ndeb [signed-by=/usr/share/keyrings/cuda-archive-keyring.asc] {url} /\n"
 DNF_REPO = ("# Ansible managed\n[cuda-{d}]\nname=NVIDIA CUDA {d}\nbaseurl={url}\nenabled=1\ngpgcheck=1\n"
             "gpgkey={url}D42D0685.pub\n")
@@ -250,8 +253,9 @@ def test_module_flavour_open_for_hopper_and_blackwell_proprietary_before(runs: d
     chosen = {h: (_facts_of(runs, h)["nvidia_driver_modules"], _facts_of(runs, h)["nvidia_driver_modules_reason"])
               for h in GOOD}
     assert chosen == {
-        "deb12-distro-h100": ("open", "auto: NVIDIA H100 80GB HBM3 is Hopper (open modules for Hopper and later)"),
-        "deb12-distro-a100": ("proprietary", "auto: NVIDIA A100-SXM4-80GB is older than Hopper (proprietary modules)"),
+        # Debian 12's archive has no open kernel modules package (seen on a lab host: no nvidia-open-kernel-dkms)
+        "deb12-distro-h100": ("proprietary", "auto: Debian 12's archive has the proprietary modules only"),
+        "deb12-distro-a100": ("proprietary", "auto: Debian 12's archive has the proprietary modules only"),
         "deb12-nvidia": ("proprietary", "nvidia_driver_kernel_modules is proprietary"),
         "ubu22-nvidia": ("open", "auto: NVIDIA GH200 480GB is Hopper (open modules for Hopper and later)"),
         "ubu24-nvidia": ("open", "auto: NVIDIA B200 is Blackwell (open modules for Hopper and later)"),

@@ -23,7 +23,7 @@ from pathlib import Path
 from anyrack.errors import AnyrackError
 from anyrack.lab.hostimage import LAB_USER, MIRROR, SUITE, build_image
 from anyrack.lab.hostservices import ACNG_PORT, start_apt_cache, start_bmcs, wait_bmcs
-from anyrack.lab.hostsite import BMC_PORT_BASE, LAB_VARS, site_text
+from anyrack.lab.hostsite import BMC_PORT_BASE, lab_vars, site_text
 
 BRIDGE = "anyrack0"
 CIDR = "10.77.0.0/24"
@@ -65,6 +65,11 @@ class LabState:
     @property
     def gateway(self) -> str:
         return str(next(ipaddress.ip_network(self.cidr).hosts()))
+
+    @property
+    def apt_url(self) -> str:
+        """The lab's apt cache, as the hosts reach it (their sources.list, the playbooks' mirrors)."""
+        return f"http://{self.gateway}:{ACNG_PORT}"
 
 
 def default_state_dir() -> Path:
@@ -159,8 +164,8 @@ def _write_host_files(root: Path, host: Host, state: LabState, pubkey: str) -> N
     lines += [f"{h.address} {h.name}\n" for h in state.hosts if h.name != host.name]
     (root / "etc/hosts").write_text("".join(lines))
     (root / "etc/apt/sources.list").write_text(
-        f"deb http://{state.gateway}:{ACNG_PORT}/debian {SUITE} main\n"
-        f"deb http://{state.gateway}:{ACNG_PORT}/debian {SUITE}-updates main\n")
+        f"deb {state.apt_url}/debian {SUITE} main\n"
+        f"deb {state.apt_url}/debian {SUITE}-updates main\n")
     ssh = root / f"home/{LAB_USER}/.ssh"
     ssh.mkdir(parents=True, exist_ok=True)
     (ssh / "authorized_keys").write_text(pubkey)
@@ -313,7 +318,7 @@ def up(count: int = 3, *, state_dir: Path | None = None, cache_dir: Path | None 
             progress(f"bmc: {len(state.hosts)} emulated BMCs on 127.0.0.1:{BMC_PORT_BASE}..")
         site = state_dir / "site.yaml"
         site.write_text(site_text(state))
-        (state_dir / "lab-vars.yml").write_text(LAB_VARS)
+        (state_dir / "lab-vars.yml").write_text(lab_vars(state))
         state.site_file = str(site)
         _save(state)
         progress(f"site file: {site}")

@@ -12,8 +12,9 @@ if TYPE_CHECKING:
 BMC_PORT_BASE = 8441
 BMC_GPU_MODEL = "NVIDIA H100 PCIe"
 
-# Extra vars for playbooks run against the lab (`-e @STATE_DIR/lab-vars.yml`): what containers cannot do
-LAB_VARS = """\
+# Extra vars for playbooks run against the lab (`-e @STATE_DIR/lab-vars.yml`): what containers cannot do.
+# {apt} is the lab's apt cache (LabState.apt_url), the only way the hosts reach Debian.
+_LAB_VARS = """\
 # written by `anyrack lab up`: container-safe settings for playbooks/site.yml
 # containers mount the v1 cgroup controllers read-only: track processes without cgroups
 slurm_controller_options:
@@ -25,10 +26,15 @@ ansible_user: anyrack
 ansible_python_interpreter: /usr/bin/python3
 # the hosts reach Debian only through the lab's apt cache; their kernel is the machine's, whose headers
 # Debian does not ship (and no module loads in a container anyway)
-nvidia_driver_debian_mirror: http://10.77.0.1:3142/debian
-nvidia_driver_debian_security_mirror: http://10.77.0.1:3142/debian-security
+nvidia_driver_debian_mirror: {apt}/debian
+nvidia_driver_debian_security_mirror: {apt}/debian-security
 nvidia_driver_kernel_headers: false
 """
+
+
+def lab_vars(state: LabState) -> str:
+    """The text of STATE_DIR/lab-vars.yml for this lab."""
+    return _LAB_VARS.format(apt=state.apt_url)
 
 
 def site_text(state: LabState) -> str:

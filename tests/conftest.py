@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -42,6 +43,11 @@ def _why_not() -> str | None:
 @dataclass
 class Lab:
     state_dir: Path
+
+    @staticmethod
+    def changed(output: str) -> dict[str, int]:
+        """host -> changed count from a PLAY RECAP."""
+        return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", output, re.M)}
 
     def cli(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         """Run ``anyrack ARGS`` (the installed console script) and return its result."""

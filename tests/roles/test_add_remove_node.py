@@ -3,16 +3,11 @@ cluster restarts), runs a job, and leaves again; each playbook's second run chan
 
 from __future__ import annotations
 
-import re
 import time
 
 import pytest
 
 pytestmark = pytest.mark.roles
-
-
-def _changed(output: str) -> dict[str, int]:
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", output, re.M)}
 
 
 def _slurmd_started(lab, node: str) -> str:
@@ -37,7 +32,7 @@ def test_a_fourth_host_joins_runs_a_job_and_leaves(provisioned, lab, site_three)
         assert sorted(hosts) == ["gpu1", "gpu2", "gpu3"]
         assert lab.exec("ctl1", "timeout", "60", "srun", "-w", "gpu3", "hostname").stdout.strip() == "gpu3"
         again = lab.playbook("add_node.yml", "-e", "anyrack_new_nodes=gpu3")
-        assert again.returncode == 0 and set(_changed(again.stdout).values()) == {0}, again.stdout[-4000:]
+        assert again.returncode == 0 and set(lab.changed(again.stdout).values()) == {0}, again.stdout[-4000:]
 
         removed = lab.playbook("remove_node.yml", "-e", "anyrack_remove_nodes=gpu3")
         assert removed.returncode == 0, removed.stdout[-6000:]
@@ -45,7 +40,7 @@ def test_a_fourth_host_joins_runs_a_job_and_leaves(provisioned, lab, site_three)
         assert "DOWN" in node and "Reason=anyrack: removed" in node
         assert lab.exec("gpu3", "systemctl", "is-active", "slurmd", check=False).stdout.strip() == "inactive"
         again = lab.playbook("remove_node.yml", "-e", "anyrack_remove_nodes=gpu3")
-        assert again.returncode == 0 and set(_changed(again.stdout).values()) == {0}, again.stdout[-4000:]
+        assert again.returncode == 0 and set(lab.changed(again.stdout).values()) == {0}, again.stdout[-4000:]
     finally:
         # out of the site file and the inventory; slurm.yml drops it from slurm.conf
         lab.cli("inventory", "generate", str(site_three), "--facts", facts)

@@ -17,10 +17,6 @@ def _node(lab, name: str) -> str:
     return lab.exec("ctl1", "scontrol", "show", "node", name, "--oneliner").stdout
 
 
-def _changed(output: str) -> dict[str, int]:
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", output, re.M)}
-
-
 def _idle(lab, name: str, deadline_s: float = 60) -> str:
     end = time.monotonic() + deadline_s
     while True:
@@ -39,7 +35,7 @@ def test_gate_drains_a_node_short_of_gpus_and_resumes_it_once_it_passes(provisio
     assert "Reason=anyrack: burn-in L1 gpu_count: 0 of 8 GPUs (nvidia-smi is not installed)" in node
     assert "gpu1: anyrack: burn-in L1 gpu_count" in failing.stdout  # the controller's summary names it
     again = lab.playbook("burnin.yml", "-e", promise8, "--limit", "gpu1:ctl1")
-    assert _changed(again.stdout) == {"ctl1": 0, "gpu1": 0} and "DRAIN" in _node(lab, "gpu1")
+    assert lab.changed(again.stdout) == {"ctl1": 0, "gpu1": 0} and "DRAIN" in _node(lab, "gpu1")
 
     report = lab.exec("gpu1", "sh", "-c", "cat $(ls /var/lib/anyrack/burnin/*-L1.json | tail -1)").stdout
     assert json.loads(report)["passed"] is False

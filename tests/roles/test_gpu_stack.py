@@ -13,10 +13,6 @@ pytestmark = pytest.mark.roles
 DEBIAN = json.dumps({"nvidia_driver_source": "distro", "cuda_toolkit_version": "11.8"})
 
 
-def _changed(output: str) -> dict[str, int]:
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", output, re.M)}
-
-
 def test_gpu_stack_from_debian_on_a_lab_host(provisioned, lab) -> None:
     first = lab.playbook("gpu.yml", "-e", DEBIAN, "--limit", "gpu1")
     assert first.returncode == 0, first.stdout[-6000:]
@@ -31,4 +27,4 @@ def test_gpu_stack_from_debian_on_a_lab_host(provisioned, lab) -> None:
     smi = lab.exec("gpu1", "nvidia-smi", "-q", "-x", check=False)
     assert smi.returncode != 0 and "couldn't communicate with the NVIDIA driver" in smi.stdout + smi.stderr
     again = lab.playbook("gpu.yml", "-e", DEBIAN, "--limit", "gpu1")
-    assert again.returncode == 0 and _changed(again.stdout) == {"gpu1": 0}, again.stdout[-4000:]
+    assert again.returncode == 0 and lab.changed(again.stdout) == {"gpu1": 0}, again.stdout[-4000:]

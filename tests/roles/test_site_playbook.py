@@ -10,12 +10,8 @@ import pytest
 pytestmark = pytest.mark.roles
 
 
-def _changed(output: str) -> dict[str, int]:
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", output, re.M)}
-
-
-def test_second_run_changes_nothing(provisioned):
-    changed = _changed(provisioned["second"].stdout)
+def test_second_run_changes_nothing(provisioned, lab):
+    changed = lab.changed(provisioned["second"].stdout)
     assert set(changed) == {"ctl1", "gpu1", "gpu2"}
     assert changed == {"ctl1": 0, "gpu1": 0, "gpu2": 0}, provisioned["second"].stdout[-4000:]
 

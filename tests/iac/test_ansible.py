@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from anyrack.iac.ansible import AnsibleRunFailed, PlaybookRunProvider, content_hash, parse_recap, run_playbook
+from anyrack.iac.ansible import AnsibleRunFailed, PlaybookRunProvider, content_hash, run_playbook
 
 pytestmark = pytest.mark.iac
 ANSIBLE = Path(sys.executable).parent / "ansible-playbook"
@@ -57,12 +57,6 @@ def test_diff_reruns_on_a_new_hash_and_never_replaces() -> None:
     for key, value in (("hash", "b"), ("group", "compute"), ("playbook", "other.yml"), ("extra_vars", {"x": 1})):
         result = p.diff("id", olds, {**olds, key: value})
         assert result.changes and result.replaces == [], key
-
-
-def test_parse_recap_sums_hosts() -> None:
-    text = ("PLAY RECAP ****\nh1 : ok=3    changed=1    unreachable=0    failed=0    skipped=0\n"
-            "h2                         : ok=2    changed=2    unreachable=1    failed=1    skipped=0\n")
-    assert parse_recap(text) == {"ok": 5, "changed": 3, "failed": 1, "unreachable": 1}
 
 
 @needs_ansible

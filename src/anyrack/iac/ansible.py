@@ -9,7 +9,6 @@ reports the per-host recap's counts.
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,9 +17,6 @@ import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider, UpdateResult
 
 from anyrack.errors import AnyrackError
-
-_RECAP = re.compile(r"^(?P<host>\S+)\s*:\s*ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"
-                    r"\s+failed=(?P<failed>\d+)", re.M)
 
 
 class AnsibleRunFailed(AnyrackError):
@@ -50,15 +46,6 @@ def content_hash(*paths: Path | str) -> str:
             digest.update(f"{name}\n".encode())
             digest.update(f.read_bytes() if f.exists() else b"<missing>")
     return digest.hexdigest()
-
-
-def parse_recap(text: str) -> dict[str, int]:
-    """Sum the PLAY RECAP counts over hosts: ok, changed, failed, unreachable."""
-    sums = dict.fromkeys(("ok", "changed", "failed", "unreachable"), 0)
-    for m in _RECAP.finditer(text):
-        for key in sums:
-            sums[key] += int(m.group(key))
-    return sums
 
 
 def run_playbook(playbook: str, inventory: str, group: str = "all", extra_vars: dict[str, Any] | None = None,

@@ -12,7 +12,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -118,14 +117,14 @@ def plan(site_file: Path, playbook: str = "site.yml", inventory: Path | None = N
 def _check_addresses(inventory: Path, limit: str | None) -> None:
     """Every host the run would touch has an address (or a local connection): a host without one
     would otherwise fail late, after the others were changed."""
-    exe = Path(sys.executable).parent / "ansible-inventory"
-    cmd = [str(exe) if exe.exists() else "ansible-inventory", "-i", str(inventory), "--list"]
+    from anyrack.provision.runner import ansible_env, ansible_tool  # runner imports this module
+
+    cmd = [ansible_tool("ansible-inventory"), "-i", str(inventory), "--list"]
     if limit:
         cmd += ["--limit", limit]
-    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO_ROOT / "ansible.cfg"),
-           "ANSIBLE_COLLECTIONS_PATH": str(REPO_ROOT / "collections")}
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env, check=False)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env={**os.environ, **ansible_env()},
+                              check=False)
     except (OSError, subprocess.TimeoutExpired) as err:
         raise InventoryUnreadable(path=inventory, detail=str(err)) from None
     if proc.returncode != 0:

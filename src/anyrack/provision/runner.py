@@ -151,10 +151,15 @@ def _args(plan: Plan, vars_files: list[Path]) -> list[str]:
     return args
 
 
+def ansible_tool(name: str) -> str:
+    """An Ansible command from the running interpreter's venv, else from PATH."""
+    exe = Path(sys.executable).parent / name
+    return str(exe) if exe.exists() else name
+
+
 def count_tasks(plan: Plan, vars_files: list[Path]) -> int | None:
     """How many tasks ``ansible-playbook --list-tasks`` lists (roles included); ``None`` if it cannot say."""
-    exe = Path(sys.executable).parent / "ansible-playbook"
-    cmd = [str(exe) if exe.exists() else "ansible-playbook", "--list-tasks", "-i", str(plan.inventory),
+    cmd = [ansible_tool("ansible-playbook"), "--list-tasks", "-i", str(plan.inventory),
            *_args(plan, vars_files),
            str(plan.playbook)]
     try:

@@ -13,7 +13,7 @@ import re
 from typing import Annotated, Literal
 from urllib.parse import parse_qs, urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 BMC_SCHEMES = ("redfish+https", "redfish+http", "ipmi")
 ROLES = ("controller", "login", "compute")
@@ -280,6 +280,63 @@ class RdmaSpec(Model):
     speed_gbps: Annotated[int, Field(ge=1)] | None = None
 
 
+_SIZE = re.compile(r"^(\d+)([KMG]?)$")
+_SIZE_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30}
+
+
+def _bytes(value: object) -> object:
+    """A size in bytes: a whole number, or text with K, M or G (powers of 1024, as nccl-tests reads them)."""
+    if isinstance(value, str):
+        match = _SIZE.match(value.strip().upper())
+        if not match:
+            raise ValueError(f"{value!r} is not a size in bytes (a whole number, or one with K, M or G: 8, 512M, 8G)")
+        return int(match[1]) * _SIZE_UNITS[match[2]]
+    return value
+
+
+Bytes = Annotated[int, BeforeValidator(_bytes), Field(ge=1, le=2**40)]
+GBytesPerS = Annotated[float, Field(gt=0, le=100_000)]
+"""A bandwidth in GB/s (10**9 bytes per second), as nvbandwidth and nccl-tests print it."""
+
+
+class CopyBandwidth(Model):
+    """Least nvbandwidth copy bandwidth (GB/s) per GPU: host to device, device to host, and per GPU pair
+    (d2d). A direction not given is measured and reported, not judged."""
+
+    h2d: GBytesPerS | None = None
+    d2h: GBytesPerS | None = None
+    d2d: GBytesPerS | None = None
+
+
+class Burnin(Model):
+    """Burn-in tiers and limits for one SKU (roles/burnin, docs/gpu.md): level 1 (seconds) the node against
+    the SKU, level 2 (minutes) DCGM diagnostic and nvbandwidth, level 3 (long) NCCL all-reduce."""
+
+    gate_level: Annotated[int, Field(ge=1, le=3)] = 1
+    """Every level up to this one must pass before burn-in resumes a node it drained."""
+    # --- level 1
+    ecc_uncorrected_max: Annotated[int, Field(ge=0, le=1_000_000)] = 0
+    allow_pending_remap: bool = False
+    pcie_full_width: bool = True
+    # --- level 2
+    dcgm_diag_level: Annotated[int, Field(ge=1, le=4)] = 2
+    """``dcgmi diag -r LEVEL``: 1 quick, 2 medium (minutes), 3 long, 4 extended."""
+    nvbandwidth_min_gbytes_s: CopyBandwidth = Field(default_factory=CopyBandwidth)
+    # --- level 3
+    nccl_busbw_min_gbytes_s: GBytesPerS | None = None
+    """Least all_reduce_perf bus bandwidth at the largest size (the lower of out-of-place and in-place)."""
+    nccl_min_bytes: Bytes = 8
+    nccl_max_bytes: Bytes = 8 * 2**30
+    hpl: bool = False
+    """Recorded only: anyrack does not run HPL yet, and level 3 says so ("not run")."""
+
+    @model_validator(mode="after")
+    def _sizes(self) -> Burnin:
+        if self.nccl_min_bytes > self.nccl_max_bytes:
+            raise ValueError(f"nccl_min_bytes ({self.nccl_min_bytes}) is above nccl_max_bytes ({self.nccl_max_bytes})")
+        return self
+
+
 class Sku(Model):
     """A vendor-neutral hardware type: what a node is, and the golden BOM it must match."""
 
@@ -292,6 +349,8 @@ class Sku(Model):
     """Host NIC MAC addresses the BMC should report (checked against discovery when given)."""
     bom: dict[Name, str] = Field(default_factory=dict)
     """Golden firmware/driver versions, keyed like discovered firmware (bios, bmc, gpu_driver...)."""
+    burnin: Burnin | None = None
+    """Burn-in tiers and limits; the inventory passes them on as ``anyrack_sku.burnin``."""
 
     @property
     def gpu_count(self) -> int:

@@ -4,10 +4,12 @@ testinfra suites in tests/infra), removed and checked gone at the end."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -40,6 +42,26 @@ def _why_not() -> str | None:
     return None
 
 
+def run_bounded(argv: list[str], *, timeout: float, **kwargs) -> subprocess.CompletedProcess[str]:
+    """subprocess.run that cannot hang: on timeout the command's whole process group is killed (an
+    ansible-playbook's workers and ssh hold its pipes, so killing the command alone leaves the read
+    waiting on them) and the test fails with what the command wrote so far."""
+    with subprocess.Popen(argv, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          start_new_session=True, **kwargs) as proc:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            try:
+                out, err = proc.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                out, err = "", "(output lost: something outside the process group kept the pipes open)"
+            raise AssertionError(f"{' '.join(argv[:6])}: no answer after {timeout:.0f} s, killed\n"
+                                 f"{(out or '')[-6000:]}\n{(err or '')[-2000:]}") from None
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
+
 @dataclass
 class Lab:
     state_dir: Path
@@ -51,26 +73,29 @@ class Lab:
 
     def cli(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         """Run ``anyrack ARGS`` (the installed console script) and return its result."""
-        proc = subprocess.run([str(BIN / "anyrack"), *args], text=True, capture_output=True, timeout=timeout,
-                              env={**os.environ, "ANYRACK_LAB_BMC_PASSWORD": "anyrack-lab"}, cwd=ROOT)
+        proc = run_bounded([str(BIN / "anyrack"), *args], timeout=timeout,
+                           env={**os.environ, "ANYRACK_LAB_BMC_PASSWORD": "anyrack-lab"}, cwd=ROOT)
         if check and proc.returncode != 0:
             raise AssertionError(f"anyrack {' '.join(args)} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
         return proc
 
-    def exec(self, node: str, *command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return self.cli("lab", "exec", "--state-dir", str(self.state_dir), node, "--", *command, check=check)
+    def exec(self, node: str, *command: str, check: bool = True,
+             timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        return self.cli("lab", "exec", "--state-dir", str(self.state_dir), node, "--", *command, check=check,
+                        timeout=timeout)
 
     def status(self) -> list[dict[str, str]]:
         return json.loads(self.cli("lab", "status", "--state-dir", str(self.state_dir), "--json").stdout)
 
-    def playbook(self, name: str = "site.yml", *extra: str) -> subprocess.CompletedProcess[str]:
-        """Run a playbook against the generated lab inventory, as the lab user with the lab key."""
+    def playbook(self, name: str = "site.yml", *extra: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+        """Run a playbook against the generated lab inventory, as the lab user with the lab key; a run
+        past ``timeout`` seconds is killed and fails the test."""
         env = {**os.environ, "ANSIBLE_ROLES_PATH": str(ROOT / "roles"), "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
                "PATH": f"{BIN}:{os.environ.get('PATH', '')}", "ANSIBLE_FORCE_COLOR": "0"}
-        return subprocess.run([str(BIN / "ansible-playbook"), "-i", str(self.state_dir / "generated"),
-                               "--private-key", str(self.state_dir / "id_ed25519"),
-                               "-e", f"@{self.state_dir / 'lab-vars.yml'}", *extra, str(ROOT / "playbooks" / name)],
-                              text=True, capture_output=True, env=env, cwd=ROOT, timeout=900)
+        return run_bounded([str(BIN / "ansible-playbook"), "-i", str(self.state_dir / "generated"),
+                            "--private-key", str(self.state_dir / "id_ed25519"),
+                            "-e", f"@{self.state_dir / 'lab-vars.yml'}", *extra, str(ROOT / "playbooks" / name)],
+                           timeout=timeout, env=env, cwd=ROOT)
 
 
 def leftovers(state_dir: Path) -> list[str]:

@@ -1,5 +1,6 @@
 """add_node.yml and remove_node.yml on the host lab: gpu3 joins the running cluster (no slurmd of the
-cluster restarts), runs a job, and leaves again; each playbook's second run changes nothing."""
+cluster restarts), registers drained until burn-in passes (the acceptance gate), runs a job, and leaves
+again; each playbook's second run changes nothing."""
 
 from __future__ import annotations
 
@@ -19,15 +20,39 @@ def _nodes(lab) -> dict[str, str]:
     return dict(line.split() for line in rows if line.strip())
 
 
+def _until(lab, want: dict[str, str], deadline_s: float = 60) -> dict[str, str]:
+    end = time.monotonic() + deadline_s
+    while (nodes := _nodes(lab)) != want and time.monotonic() < end:
+        time.sleep(2)
+    return nodes
+
+
 def test_a_fourth_host_joins_runs_a_job_and_leaves(provisioned, lab, site_three) -> None:
     facts = str(lab.state_dir / "facts")
     before = {n: _slurmd_started(lab, n) for n in ("gpu1", "gpu2")}
     lab.cli("inventory", "generate", str(lab.state_dir / "site.yaml"), "--facts", facts)  # gpu3 in the site
+    lab.exec("gpu3", "rm", "-rf", "/var/lib/anyrack/burnin")  # a new node: never burned in
     try:
+        # without burn-in, gpu3 registers drained (slurmd answers: "drain", not "drain*") and takes no job
+        joined = lab.playbook("add_node.yml", "-e", "anyrack_new_nodes=gpu3", "--skip-tags", "burnin")
+        assert joined.returncode == 0, joined.stdout[-6000:]
+        assert _until(lab, {"gpu1": "idle", "gpu2": "idle", "gpu3": "drain"}) == \
+            {"gpu1": "idle", "gpu2": "idle", "gpu3": "drain"}
+        assert "Reason=anyrack: burn-in pending " in lab.exec("ctl1", "scontrol", "show", "node", "gpu3",
+                                                               "--oneliner").stdout
+        # burn-in passes (no GPU in a lab host, none expected: lab-vars.yml) and resumes it
+        burned = lab.playbook("burnin.yml", "--limit", "gpu3:ctl1")
+        assert burned.returncode == 0, burned.stdout[-6000:]
+        assert _until(lab, {"gpu1": "idle", "gpu2": "idle", "gpu3": "idle"}) == \
+            {"gpu1": "idle", "gpu2": "idle", "gpu3": "idle"}
+        assert {n: _slurmd_started(lab, n) for n in ("gpu1", "gpu2")} == before  # nobody else restarted
+        # a node that passed is not drained again when slurmd starts anew
+        lab.exec("gpu3", "systemctl", "stop", "slurmd")
         added = lab.playbook("add_node.yml", "-e", "anyrack_new_nodes=gpu3")
         assert added.returncode == 0, added.stdout[-6000:]
-        assert _nodes(lab) == {"gpu1": "idle", "gpu2": "idle", "gpu3": "idle"}
-        assert {n: _slurmd_started(lab, n) for n in ("gpu1", "gpu2")} == before  # nobody else restarted
+        assert lab.changed(added.stdout)["gpu3"] == 1, added.stdout[-4000:]  # slurmd started, nothing else
+        assert _until(lab, {"gpu1": "idle", "gpu2": "idle", "gpu3": "idle"}) == \
+            {"gpu1": "idle", "gpu2": "idle", "gpu3": "idle"}
         hosts = lab.exec("ctl1", "timeout", "90", "srun", "-N3", "hostname").stdout.split()
         assert sorted(hosts) == ["gpu1", "gpu2", "gpu3"]
         assert lab.exec("ctl1", "timeout", "60", "srun", "-w", "gpu3", "hostname").stdout.strip() == "gpu3"

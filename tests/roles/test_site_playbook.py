@@ -16,6 +16,27 @@ def test_second_run_changes_nothing(provisioned, lab):
     assert changed == {"ctl1": 0, "gpu1": 0, "gpu2": 0}, provisioned["second"].stdout[-4000:]
 
 
+def _task(output: str, name: str) -> str:
+    """The lines a task printed in a playbook run (up to the next task or play)."""
+    match = re.search(rf"^TASK \[{re.escape(name)}\][^\n]*\n(.*?)(?=^(?:TASK|PLAY|RUNNING HANDLER) )", output,
+                      re.M | re.S)
+    return match.group(1) if match else ""
+
+
+def test_computes_register_drained_until_burn_in_passes(provisioned, lab):
+    first = provisioned["first"].stdout
+    drained = _task(first, "slurm_node : Drain the node until burn-in passes")
+    resumed = _task(first, "burnin : Resume a node that burn-in had drained")
+    for node in ("gpu1", "gpu2"):
+        assert f"changed: [{node} -> ctl1" in drained, drained
+        assert f"changed: [{node} -> ctl1" in resumed, resumed
+        report = lab.exec(node, "sh", "-c", "cat $(ls /var/lib/anyrack/burnin/*-L1.json | tail -1)").stdout
+        assert '"passed": true' in report
+    assert first.index("Drain the node until burn-in passes") < first.index("TASK [slurm_node : Start slurmd]")
+    log = lab.exec("ctl1", "cat", "/var/log/slurm/slurmctld.log").stdout
+    assert "node gpu1 reason set to: anyrack: burn-in pending" in log
+
+
 def test_munge_key_is_the_same_everywhere_and_never_printed(provisioned, lab):
     import base64
     import hashlib

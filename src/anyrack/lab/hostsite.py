@@ -29,6 +29,8 @@ ansible_python_interpreter: /usr/bin/python3
 nvidia_driver_debian_mirror: {apt}/debian
 nvidia_driver_debian_security_mirror: {apt}/debian-security
 nvidia_driver_kernel_headers: false
+# the GPUs are the emulated BMCs' only (the SKU says what they report): burn-in finds none in a container
+burnin_sku: {{gpu: {{count: 0}}}}
 """
 
 

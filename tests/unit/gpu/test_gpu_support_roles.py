@@ -153,11 +153,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
     if not PLAYBOOK.is_file():
         pytest.skip("ansible-playbook is not installed in this environment")
     workdir = tmp_path_factory.mktemp("gpu_support_roles")
-    (workdir / "library").mkdir()
-    (workdir / "library/fake_facts.py").write_text(
-        "from ansible.module_utils.basic import AnsibleModule\n"
-        "module = AnsibleModule(argument_spec={'facts': {'type': 'dict', 'required': True}})\n"
-        "module.exit_json(changed=False, ansible_facts=module.params['facts'])\n")
+    shutil.copytree(Path(__file__).resolve().parents[2] / "fixtures/ansible/library", workdir / "library")
     fakebin = workdir / "bin"
     fakebin.mkdir()
     for name, text in (("nvidia-ctk", FAKE_CTK), ("dockerd", "#!/bin/sh\nexit 1\n")):
@@ -418,3 +414,10 @@ def test_the_roles_write_exactly_these_files(runs: dict, host: str) -> None:
     written = {p: t for p, t in _files(runs["workdir"] / "roots" / host).items() if not p.startswith(DRIVER_FILES)}
     assert written == EXPECTED[host]
 
+
+
+def test_the_rolling_upgrade_moves_fabric_manager_with_the_driver() -> None:
+    play = yaml.safe_load((ROOT / "playbooks/upgrade_driver.yml").read_text())[0]
+    roles = [r["role"] for r in play["roles"]]
+    assert roles == ["nvidia_driver", "fabric_manager"]
+    assert "anyrack_sku.gpu.nvswitch | default(false) | bool" in play["roles"][1]["when"]

@@ -23,7 +23,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
 ROLES = ("base", "munge", "slurm_node", "rdma_network", "slurm_controller", "slurm_dbd", "nvidia_driver",
-         "cuda_toolkit")
+         "cuda_toolkit", "fabric_manager", "dcgm", "nvidia_container_toolkit", "pxe_server")
 # the facts Ansible gathers on each platform the roles' meta/main.yml promises, and the family file it must get
 PLATFORMS = {
     "debian12": ({"distribution": "Debian", "distribution_major_version": "12", "os_family": "Debian"}, "Debian"),

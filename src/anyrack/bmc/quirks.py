@@ -33,5 +33,8 @@ class Quirks:
     """How long power-on may take before it is called failed (some servers take ~46 s)."""
     gpu_baseboard_systems: bool = True
     """GPUs may sit in a second ComputerSystem (e.g. a GPU baseboard) rather than the host system."""
+    boot_once_is_continuous: bool = False
+    """A one-time boot override is kept as a persistent one (reads back Continuous): whoever boots once
+    must set the next boot device itself afterwards, as ``anyrack deploy`` does."""
     host_interface_macs_excluded: bool = True
     """EthernetInterfaces that are the BMC's host interface are not host NICs."""

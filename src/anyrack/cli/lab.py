@@ -12,6 +12,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
+from anyrack.cli.metal import metal
 from anyrack.errors import AnyrackError
 from anyrack.lab.emulator.listing import BmcEntry
 from anyrack.lab.emulator.quirks import QUIRK_NAMES, quirk_name
@@ -227,6 +228,9 @@ def lab_exec(state_dir: Path | None, node: str, command: tuple[str, ...]) -> Non
     if state is None:
         raise click.ClickException("no host lab running")
     sys.exit(hosts.exec_command(state, node, command))
+
+
+lab.add_command(metal)
 
 
 def main(argv: list[str] | None = None) -> int:

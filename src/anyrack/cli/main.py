@@ -11,6 +11,7 @@ import click
 
 from anyrack import __version__
 from anyrack.cli.bmc import bmc, discover_cmd
+from anyrack.cli.deploy import deploy_cmd
 from anyrack.cli.fabric import fabric
 from anyrack.cli.lab import lab
 from anyrack.cli.provision import provision_cmd
@@ -108,6 +109,7 @@ def inventory_generate(path: Path, facts_dir: Path | None, out: Path | None, as_
 
 
 cli.add_command(bmc)
+cli.add_command(deploy_cmd)
 cli.add_command(discover_cmd)
 cli.add_command(fabric)
 cli.add_command(lab)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from anyrack.errors import AnyrackError
 from anyrack.lab.hostimage import LAB_USER, MIRROR, SUITE, build_image
-from anyrack.lab.hostservices import ACNG_PORT, start_apt_cache, start_bmcs, wait_bmcs
+from anyrack.lab.hostservices import ACNG_PORT, apt_cache_url, start_apt_cache, start_bmcs, wait_bmcs
 from anyrack.lab.hostsite import BMC_PORT_BASE, lab_vars, site_text
 
 BRIDGE = "anyrack0"
@@ -68,8 +68,7 @@ class LabState:
 
     @property
     def apt_url(self) -> str:
-        """The lab's apt cache, as the hosts reach it (their sources.list, the playbooks' mirrors)."""
-        return f"http://{self.gateway}:{ACNG_PORT}"
+        return apt_cache_url(self.gateway)
 
 
 def default_state_dir() -> Path:

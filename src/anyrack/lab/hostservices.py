@@ -23,6 +23,11 @@ class ServiceError(AnyrackError):
     template = "host lab {what}: {detail}"
 
 
+def apt_cache_url(address: str) -> str:
+    """The apt cache as the lab's machines reach it (their sources.list, the playbooks' mirrors)."""
+    return f"http://{address}:{ACNG_PORT}"
+
+
 def start_apt_cache(base: Path, address: str, mirror: str, cache: Path) -> subprocess.Popen[bytes]:
     """apt-cacher-ng on ``address``, its Debian backend pointed at ``mirror`` (its default one is unreachable).
 

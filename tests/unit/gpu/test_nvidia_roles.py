@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -191,11 +192,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
     if not PLAYBOOK.is_file():
         pytest.skip("ansible-playbook is not installed in this environment")
     workdir = tmp_path_factory.mktemp("nvidia_roles")
-    (workdir / "library").mkdir()
-    (workdir / "library/fake_facts.py").write_text(
-        "from ansible.module_utils.basic import AnsibleModule\n"
-        "module = AnsibleModule(argument_spec={'facts': {'type': 'dict', 'required': True}})\n"
-        "module.exit_json(changed=False, ansible_facts=module.params['facts'])\n")
+    shutil.copytree(Path(__file__).resolve().parents[2] / "fixtures/ansible/library", workdir / "library")
     hosts = {}
     for name, (facts, variables, *_) in {**GOOD, **BAD}.items():
         root = workdir / "roots" / name

@@ -36,12 +36,14 @@ class RootInfo:
     oem: tuple[str, ...] = ()
     system_ids: tuple[str, ...] = ()
     manager_ids: tuple[str, ...] = ()
+    service: str = ""
+    """The service root's own Id and Name (for BMCs that name no Vendor or Product)."""
 
     @classmethod
     def from_root(cls, root: dict, system_ids: tuple[str, ...] = (), manager_ids: tuple[str, ...] = ()) -> RootInfo:
         oem = root.get("Oem") if isinstance(root.get("Oem"), dict) else {}
         return cls(str(root.get("Vendor") or ""), str(root.get("Product") or ""), tuple(oem), system_ids,
-                   manager_ids)
+                   manager_ids, f"{root.get('Id') or ''} {root.get('Name') or ''}".strip())
 
     def says(self, *words: str) -> bool:
         """True if any word appears (any case) in the vendor, product or an Oem key."""

@@ -204,7 +204,9 @@ class RedfishController(Controller):
             boot["BootSourceOverrideMode"] = {"uefi": "UEFI", "legacy": "Legacy"}[mode]
         await self.c.patch(self.system_path, {"Boot": boot})
         after = await self.boot_override()
-        if after.target != target or (target != "none" and after.persistent != persistent):
+        # a BMC that keeps every override persistent: "once" reads back continuous, which callers expect
+        once_kept = not persistent and after.persistent and self.c.quirks.boot_once_is_continuous
+        if after.target != target or (target != "none" and after.persistent != persistent and not once_kept):
             raise BmcVerifyFailed(node=self.node, what="boot override",
                                   actual=f"{after.target} ({'continuous' if after.persistent else 'once'})",
                                   wanted=f"{target} ({'continuous' if persistent else 'once'})")

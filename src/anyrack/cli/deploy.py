@@ -1,0 +1,102 @@
+"""``anyrack deploy``: blank machines to an installed OS through their BMCs and the PXE server."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from anyrack.cli.report import table
+from anyrack.errors import InputError
+
+_PATH = click.Path(path_type=Path)
+CALLBACK_PORT = 8750
+
+
+def local_address_in(cidrs: list[str]) -> str | None:
+    """An address of this machine inside one of ``cidrs`` (where the nodes' ramdisks can reach it)."""
+    out = subprocess.run(["ip", "-j", "-4", "addr"], capture_output=True, text=True).stdout or "[]"
+    mine = [a["local"] for link in json.loads(out) for a in link.get("addr_info", [])]
+    for cidr in cidrs:
+        net = ipaddress.ip_network(cidr)
+        for addr in mine:
+            if ipaddress.ip_address(addr) in net:
+                return addr
+    return None
+
+
+def _callback(site, given: str | None) -> tuple[str, int]:  # noqa: ANN001
+    if given:
+        host, _, port = given.rpartition(":")
+        if not host or not port.isdigit():
+            raise InputError(detail=f"--callback {given!r}: expected ADDRESS:PORT")
+        return host, int(port)
+    nets = [n.cidr for n in (site.networks.provisioning, site.networks.management) if n is not None]
+    host = local_address_in(nets)
+    if host is None:
+        raise InputError(detail=f"no address of this machine is in {', '.join(nets)}: the ramdisks could not call "
+                                 "back; give --callback ADDRESS:PORT")
+    return host, CALLBACK_PORT
+
+
+@click.command("deploy")
+@click.argument("path", type=_PATH)
+@click.option("--limit", "-l", "limit", multiple=True, metavar="NODE", help="Only these nodes (repeatable).")
+@click.option("--callback", metavar="ADDRESS:PORT",
+              help=f"Where the ramdisks report [default: this machine's address on the provisioning network, "
+                   f"port {CALLBACK_PORT}]; must match the PXE server's pxe_server_callback.")
+@click.option("--ssh-user", default="root", show_default=True, help="User the deployed OS accepts.")
+@click.option("--ssh-key", type=_PATH, help="Private key for that user.")
+@click.option("--ca-file", type=_PATH, help="CA bundle for the BMCs' certificates.")
+@click.option("--pxe-timeout", default=300.0, show_default=True, help="Seconds for the ramdisk to call back.")
+@click.option("--write-timeout", default=1500.0, show_default=True, help="Seconds to write the image.")
+@click.option("--boot-timeout", default=900.0, show_default=True, help="Seconds from power-on to SSH.")
+@click.option("--retries", type=click.IntRange(0, 5), default=0, show_default=True,
+              help="Repeat a failed attempt this many times (a refused boot override is never retried).")
+@click.option("--json", "as_json", is_flag=True, help="Print the per-node report as JSON.")
+def deploy_cmd(path: Path, limit: tuple[str, ...], callback: str | None, ssh_user: str, ssh_key: Path | None,
+               ca_file: Path | None, pxe_timeout: float, write_timeout: float, boot_timeout: float, retries: int,
+               as_json: bool) -> None:
+    """Deploy the OS onto the site's nodes: one-time network boot through each node's BMC, power on, PXE,
+    image written by the deploy ramdisk, boot from disk, until the node answers on SSH as itself.
+
+    \b
+    Example (the metal lab):
+      anyrack deploy ~/.local/state/anyrack/metal/site.yaml --limit metal1 \\
+          --ssh-user anyrack --ssh-key ~/.cache/anyrack/metal/id_ed25519
+    Then hand the nodes to the playbooks: anyrack provision SITE --limit NODE.
+    """
+    from anyrack import aio
+    from anyrack.bmc.discover import resolve_passwords
+    from anyrack.deploy.run import DeployOptions, deploy
+    from anyrack.filetree import write_atomic
+    from anyrack.site import load_site
+
+    site = load_site(path)
+    names = {n.name: n for n in site.nodes}
+    if unknown := [n for n in limit if n not in names]:
+        raise InputError(detail=f"{path}: --limit: no node {', '.join(unknown)} in the site file")
+    nodes = [names[n] for n in limit] if limit else list(site.nodes)
+    passwords = resolve_passwords(site, nodes)
+    opts = DeployOptions(pxe_timeout=pxe_timeout, write_timeout=write_timeout, boot_timeout=boot_timeout,
+                         retries=retries, ssh_user=ssh_user, ssh_key=str(ssh_key) if ssh_key else None,
+                         ca_file=str(ca_file) if ca_file else None)
+    results = aio.run(deploy(site, nodes, passwords, _callback(site, callback), opts,
+                             lambda line: click.echo(line, err=as_json)))
+    report = {"site": site.site, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+              "nodes": [r.as_dict() for r in results]}
+    out = path.parent / ".anyrack" / "deploy" / f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(out, json.dumps(report, indent=1) + "\n")
+    if as_json:
+        click.echo(json.dumps(report, indent=1))
+    else:
+        rows = [(r.node, "ok" if r.ok else "FAILED", r.stage, f"{r.seconds:.0f}", r.detail[:90]) for r in results]
+        click.echo(table(rows, ("node", "result", "stage", "seconds", "detail")))
+        click.echo(f"report: {out}")
+    sys.exit(0 if all(r.ok for r in results) else 1)

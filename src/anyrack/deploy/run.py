@@ -1,0 +1,221 @@
+"""``anyrack deploy``: blank machines to an installed OS, through each node's BMC and the PXE server.
+
+Per node, in stages (all nodes at once, each with its own timeouts):
+
+  bmc           open the BMC, read the power state (a running node is forced off first)
+  boot-override one-time network boot, verified by read-back: a BMC that refuses stops the node here,
+                before it is powered on
+  power-on      the ramdisk may now ask the callback for permission (``go``) to write
+  pxe           waiting for the ramdisk: DHCP → iPXE → kernel + initramfs + deploy overlay
+  write         the image streamed onto the disk, checksum verified; the ramdisk powers the node off
+  power-off     waiting for the BMC to report Off (forced after a grace period)
+  boot-disk     boot from disk (persistent: the deployed OS is the node's OS from now on), power on
+  ssh           the node answers on SSH with the expected hostname
+
+A stage that times out fails the node with the stage's name and what was (not) seen; ``retries``
+repeats a failed attempt from power-off that many times, never more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+from anyrack.deploy.callback import Callback
+from anyrack.errors import AnyrackError
+from anyrack.site.model import Node, Site
+
+Progress = Callable[[str], None]
+STAGES = ("bmc", "boot-override", "power-on", "pxe", "write", "power-off", "boot-disk", "ssh")
+
+
+@dataclass(frozen=True)
+class DeployOptions:
+    pxe_timeout: float = 300
+    write_timeout: float = 1500
+    power_timeout: float = 120
+    boot_timeout: float = 900
+    retries: int = 0
+    ssh_user: str = "root"
+    ssh_key: str | None = None
+    ca_file: str | None = None
+
+
+@dataclass
+class NodeResult:
+    node: str
+    ok: bool = False
+    stage: str = ""
+    detail: str = ""
+    attempts: int = 0
+    seconds: float = 0.0
+    stages: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class StageFailed(Exception):
+    def __init__(self, stage: str, detail: str, retry: bool = True) -> None:
+        super().__init__(f"{stage}: {detail}")
+        self.stage, self.detail, self.retry = stage, detail, retry
+
+
+class _Attempt:
+    """One attempt at one node: stages timed, progress printed as ``node: stage: ...``."""
+
+    def __init__(self, node: Node, result: NodeResult, progress: Progress) -> None:
+        self.node, self.result, self.progress = node, result, progress
+        self.stage, self.started = "", time.monotonic()
+
+    def enter(self, stage: str, what: str) -> None:
+        self._close()
+        self.stage, self.started = stage, time.monotonic()
+        self.progress(f"{self.node.name}: {stage}: {what}")
+
+    def _close(self) -> None:
+        if self.stage:
+            self.result.stages[self.stage] = round(time.monotonic() - self.started, 1)
+
+    def done(self) -> None:
+        self._close()
+        self.stage = ""
+
+
+async def _ssh_hostname(address: str, opts: DeployOptions) -> str | None:
+    cmd = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "StrictHostKeyChecking=no",
+           "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"]
+    if opts.ssh_key:
+        cmd += ["-i", opts.ssh_key]
+    proc = await asyncio.create_subprocess_exec(*cmd, f"{opts.ssh_user}@{address}", "hostname",
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout=20)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        return None
+    return out.decode().strip() if proc.returncode == 0 else None
+
+
+async def _wait_power(bmc, state: str, timeout_s: float) -> bool:  # noqa: ANN001
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if await bmc.power_state() == state:
+            return True
+        await asyncio.sleep(3)
+    return False
+
+
+async def _wait_callback_while_on(bmc, cb: Callback, node: str, timeout_s: float) -> bool:  # noqa: ANN001
+    """Wait for the ramdisk's ``start``; False as soon as the node is seen powered off instead."""
+    deadline = time.monotonic() + timeout_s
+    while (left := deadline - time.monotonic()) > 0:
+        if await cb.wait(node, ("start",), min(left, 15)) is not None:
+            return True
+        if await bmc.power_state() == "Off":
+            return "start" in cb.nodes[node].events
+    return True  # timed out while on: the caller reports it
+
+
+async def _attempt(node: Node, site: Site, password: str, cb: Callback, opts: DeployOptions,
+                   at: _Attempt) -> None:
+    from anyrack.bmc import connect
+
+    _, cred = site.credential_of(node)
+    at.enter("bmc", node.bmc.url)
+    try:
+        bmc = connect(node.bmc.url, cred.username, password, node=node.name, ca_file=opts.ca_file,
+                      insecure=node.bmc.insecure, profile=node.bmc.profile_name, timeout=30)
+        async with bmc:
+            await _stages(node, bmc, cb, opts, at)
+    except AnyrackError as err:
+        raise StageFailed(at.stage or "bmc", str(err), retry=at.stage not in ("bmc", "boot-override")) from None
+    finally:
+        cb.disarm(node.name)
+
+
+async def _stages(node: Node, bmc, cb: Callback, opts: DeployOptions, at: _Attempt) -> None:  # noqa: ANN001
+    if await bmc.power_state() != "Off":
+        at.progress(f"{node.name}: bmc: powered on: forcing it off first")
+        await bmc.power("off", wait=opts.power_timeout)
+    at.enter("boot-override", "network boot (PXE), once")
+    try:
+        await bmc.set_boot_override("pxe", persistent=False)
+    except AnyrackError as err:
+        raise StageFailed("boot-override", f"the BMC refused the boot override, node left powered off: {err}",
+                          retry=False) from None
+    channel = cb.arm(node.name)
+    at.enter("power-on", "powering on")
+    await bmc.power("on", wait=60)
+    at.enter("pxe", f"waiting for the deploy ramdisk to call {cb.url} (up to {opts.pxe_timeout:.0f} s)")
+    if not await _wait_callback_while_on(bmc, cb, node.name, opts.pxe_timeout):
+        report = channel.events.get("failed")
+        said = (f": it reported {report.get('stage', '?')}: {report.get('detail', '').replace('+', ' ')}" if report
+                else " (wrong kernel arguments or no NIC with the boot MAC; see its console)")
+        raise StageFailed("pxe", "the node powered itself off before its deploy ramdisk asked to write" + said)
+    if "start" not in channel.events:
+        await bmc.power("off", wait=opts.power_timeout)
+        raise StageFailed("pxe", f"no deploy ramdisk called back within {opts.pxe_timeout:.0f} s: the node did not "
+                          f"boot from the network (no DHCP answer for its MAC {node.boot_mac or '?'}, TFTP/iPXE "
+                          "failed) or cannot reach the callback; powered off")
+    at.enter("write", "ramdisk up: writing the image")
+    event = await cb.wait(node.name, ("written", "failed"), opts.write_timeout)
+    if event != "written":
+        report = channel.events.get("failed", {})
+        await bmc.power("off", wait=opts.power_timeout)
+        detail = (f"the ramdisk failed at {report.get('stage', '?')}: {report.get('detail', '').replace('+', ' ')}"
+                  if event == "failed" else f"no report within {opts.write_timeout:.0f} s")
+        raise StageFailed("write", detail)
+    at.enter("power-off", "image written (sha256 verified); waiting for the node to power off")
+    if not await _wait_power(bmc, "Off", opts.power_timeout):
+        await bmc.power("off", wait=opts.power_timeout)
+    at.enter("boot-disk", "boot from disk, persistently; powering on")
+    await bmc.set_boot_override("disk", persistent=True)
+    await bmc.power("on", wait=60)
+    address = node.addresses.management
+    at.enter("ssh", f"waiting for {opts.ssh_user}@{address} to answer as {node.name} (up to {opts.boot_timeout:.0f} s)")
+    deadline, seen = time.monotonic() + opts.boot_timeout, None
+    while time.monotonic() < deadline:
+        seen = await _ssh_hostname(address, opts)
+        if seen == node.name:
+            at.done()
+            return
+        await asyncio.sleep(5)
+    raise StageFailed("ssh", f"{address} did not answer on SSH as {node.name} within {opts.boot_timeout:.0f} s"
+                      + (f" (it answered as {seen!r})" if seen else ""))
+
+
+async def deploy_node(node: Node, site: Site, password: str, cb: Callback, opts: DeployOptions,
+                      progress: Progress) -> NodeResult:
+    result, start = NodeResult(node.name), time.monotonic()
+    for attempt in range(1, opts.retries + 2):
+        result.attempts = attempt
+        at = _Attempt(node, result, progress)
+        try:
+            await _attempt(node, site, password, cb, opts, at)
+            result.ok, result.stage, result.detail = True, "done", ""
+            progress(f"{node.name}: deployed in {time.monotonic() - start:.0f} s")
+            break
+        except StageFailed as err:
+            at.done()
+            result.stage, result.detail = err.stage, err.detail
+            progress(f"{node.name}: FAILED at {err.stage}: {err.detail}")
+            if not err.retry or attempt > opts.retries:
+                break
+            progress(f"{node.name}: retrying ({attempt} of {opts.retries})")
+    result.seconds = round(time.monotonic() - start, 1)
+    return result
+
+
+async def deploy(site: Site, nodes: list[Node], passwords: dict[str, str], callback: tuple[str, int],
+                 opts: DeployOptions, progress: Progress) -> list[NodeResult]:
+    async with Callback(*callback) as cb:
+        progress(f"deploy: callback listening on {cb.url}; {len(nodes)} node(s)")
+        jobs = [deploy_node(n, site, passwords[site.credential_of(n)[0]], cb, opts, progress) for n in nodes]
+        results = list(await asyncio.gather(*jobs))
+        if cb.refused:
+            progress(f"deploy: refused ramdisks of nodes not being deployed: {', '.join(sorted(set(cb.refused)))}")
+        return results

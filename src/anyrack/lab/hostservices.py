@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -21,6 +22,20 @@ class ServiceError(AnyrackError):
     """A service of the host lab did not come up."""
 
     template = "host lab {what}: {detail}"
+
+
+def pid_running(pid: int) -> bool:
+    """A process that exists and is not a zombie (a PID 1 that reaps nothing leaves those behind)."""
+    if pid <= 0:  # kill(0, 0) would ask about our own process group
+        return False
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    with contextlib.suppress(OSError):
+        if Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z":
+            return False
+    return True
 
 
 def apt_cache_url(address: str) -> str:

@@ -25,6 +25,7 @@ import bcrypt
 from anyrack.errors import AnyrackError
 from anyrack.filetree import write_atomic
 from anyrack.lab.emulator.tls import Authority
+from anyrack.lab.hostservices import pid_running
 from anyrack.lab.metal import virt
 from anyrack.lab.metal.plan import Machine, MetalPlan
 
@@ -55,19 +56,6 @@ def _pids(plan: MetalPlan) -> dict[str, dict[str, int]]:
 
 def _save_pids(plan: MetalPlan, pids: dict[str, dict[str, int]]) -> None:
     write_atomic(Path(plan.state_dir) / "bmcs.json", json.dumps(pids, indent=1) + "\n")
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:  # kill(0, 0) would ask about our own process group
-        return False
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    with contextlib.suppress(OSError):
-        if Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z":
-            return False
-    return True
 
 
 def _sushy_config(plan: MetalPlan, vm: Machine, uuid: str, base: Path) -> Path:
@@ -113,13 +101,13 @@ def start(plan: MetalPlan, progress: Progress = print, timeout_s: float = 30) ->
     """A Redfish and an IPMI BMC for every lab domain that exists and has none running."""
     pids = _pids(plan)
     existing = set(virt.domains())
-    if not _alive(pids.get("vbmcd", {}).get("pid", 0)) and any(virt.domain(m.name) in existing
+    if not pid_running(pids.get("vbmcd", {}).get("pid", 0)) and any(virt.domain(m.name) in existing
                                                                  for m in plan.machines):
         pids["vbmcd"] = {"pid": _start_vbmcd(plan)}
     password = password_file(plan).read_text().strip()
     for vm in plan.machines:
         name = virt.domain(vm.name)
-        if name not in existing or _alive(pids.get(vm.name, {}).get("pid", 0)):
+        if name not in existing or pid_running(pids.get(vm.name, {}).get("pid", 0)):
             continue
         base = Path(plan.state_dir) / "bmc" / vm.name
         base.mkdir(parents=True, exist_ok=True)
@@ -173,7 +161,7 @@ def _kill(pid: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGTERM)
     deadline = time.monotonic() + 10
-    while _alive(pid) and time.monotonic() < deadline:
+    while pid_running(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
@@ -182,4 +170,4 @@ def _kill(pid: int) -> None:
 
 
 def running(plan: MetalPlan) -> dict[str, int]:
-    return {name: e["pid"] for name, e in _pids(plan).items() if _alive(e["pid"])}
+    return {name: e["pid"] for name, e in _pids(plan).items() if pid_running(e["pid"])}

@@ -17,7 +17,7 @@ from pathlib import Path
 from anyrack import aio
 from anyrack.filetree import write_atomic
 from anyrack.lab.hostimage import MIRROR
-from anyrack.lab.hostservices import start_apt_cache
+from anyrack.lab.hostservices import pid_running, start_apt_cache
 from anyrack.lab.metal import bmcs, box, virt
 from anyrack.lab.metal.plan import MetalPlan, cache_dir, lab_key
 from anyrack.lab.metal.site import SITE, VARS, site_text, vars_text
@@ -38,7 +38,7 @@ def build_box(plan: MetalPlan, progress: Progress = print) -> box.Box:
 
 def _apt_cache(plan: MetalPlan, progress: Progress) -> None:
     pidfile = Path(plan.state_dir) / "acng.pid"
-    if pidfile.exists() and bmcs._alive(int(pidfile.read_text() or 0)):
+    if pidfile.exists() and pid_running(int(pidfile.read_text() or 0)):
         return
     apt = cache_dir().parent / "apt"
     proc = start_apt_cache(Path(plan.state_dir) / "acng", plan.gateway, MIRROR, apt)

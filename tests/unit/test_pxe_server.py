@@ -58,6 +58,10 @@ GOOD = {
     "pxe-kickstart": (ROCKY9, {**INSTALLER, "pxe_server_installer": "kickstart",
                                "pxe_server_installer_mirror": "http://mirror.site.example/rocky/9"}),
 }
+# virtual media ISOs need grub-mkrescue (apt: grub-pc-bin grub-efi-amd64-bin xorriso mtools; scripts/system-deps)
+MKRESCUE = shutil.which("grub-mkrescue")
+if MKRESCUE:
+    GOOD["pxe-media"] = (DEBIAN12, {"pxe_server_virtual_media": True, "pxe_server_gateway": "10.78.0.254"})
 _OUTSIDE = [{"name": "stray", "mac": "52:54:00:aa:00:09", "address": "10.99.0.9"}]
 _TWICE = [{"name": "a", "mac": "52:54:00:aa:00:0a", "address": "10.78.0.21"},
           {"name": "b", "mac": "52:54:00:AA:00:0A", "address": "10.78.0.22"}]
@@ -74,7 +78,7 @@ BAD = {
                            "the kickstart answer files need pxe_server_admin_user"),
 }
 # hosts the role runs on again (changed=0)
-AGAIN = ["pxe-image"]
+AGAIN = ["pxe-image"] + (["pxe-media"] if MKRESCUE else [])
 
 DNSMASQ = """\
 # Ansible managed
@@ -246,6 +250,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
         # a node that left the list: its script must go, the rest of the directory stays
         (host_root / "srv/boot/52-54-00-aa-00-99.ipxe").write_text("#!ipxe\nboot\n")
         (host_root / "srv/boot/README").write_text("not a boot script\n")
+        if name == "pxe-media":  # a node that left the list: its ISO and tree must go
+            (host_root / "srv/media/src/gone/boot").mkdir(parents=True)
+            (host_root / "srv/media/gone.iso").write_text("stale\n")
         pxe[name] = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
                      "probe_facts": facts, "pxe_server_root": str(host_root / "srv"),
                      "pxe_server_sysroot": str(host_root / "sys"),
@@ -357,6 +364,62 @@ def test_stale_scripts_go_and_unknown_files_stay(runs: dict) -> None:
     boot = _root(runs, "pxe-image") / "srv/boot"
     assert sorted(p.name for p in boot.iterdir()) == [
         "52-54-00-aa-00-01.ipxe", "52-54-00-aa-00-02.ipxe", "README", "default.ipxe"]
+
+
+GRUB_MENU = """\
+# Ansible managed
+# Deploy debian12 to {name} from virtual media: the kernel, initrd and deploy overlay on this ISO,
+# the same kernel arguments as the node's iPXE script (its address is static: no DHCP needed)
+set timeout=1
+serial --unit=0 --speed=115200
+terminal_input console serial
+terminal_output console serial
+menuentry "anyrack deploy {name}" {{
+  linux /vmlinuz console=ttyS0,115200 anyrack.node={name} anyrack.mac={mac} anyrack.ip={ip}/24 \
+anyrack.gateway=10.78.0.254 anyrack.image=http://10.78.0.1:8080/images/debian12/disk.raw.gz anyrack.sha256={sha} \
+anyrack.callback=http://10.78.0.1:8750
+  initrd /initrd.img /deploy.cpio.gz
+}}
+"""
+
+
+def _iso_file(iso: Path, inside: str, out: Path) -> bytes:
+    """One file read back out of an ISO with xorriso's osirrox (the tool that wrote it, for reading)."""
+    done = subprocess.run(["xorriso", "-osirrox", "on", "-indev", str(iso), "-extract", inside, str(out)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return out.read_bytes()
+
+
+def test_virtual_media_builds_one_bootable_iso_per_node(runs: dict, tmp_path: Path) -> None:
+    if not MKRESCUE:
+        pytest.skip("grub-mkrescue is not installed here (apt: grub-pc-bin grub-efi-amd64-bin xorriso mtools)")
+    assert runs["report"]["stats"]["pxe-media"]["failures"] == 0, runs["report"]["stats"]["pxe-media"]
+    media = _root(runs, "pxe-media") / "srv/media"
+    assert sorted(p.name for p in media.iterdir()) == ["node01.iso", "node02.iso", "src"]  # gone.iso removed
+    assert sorted(p.name for p in (media / "src").iterdir()) == ["node01", "node02"]
+    for name, mac, ip in (("node01", "52:54:00:aa:00:01", "10.78.0.11"), ("node02", "52:54:00:aa:00:02", "10.78.0.12")):
+        iso = media / f"{name}.iso"
+        assert iso.read_bytes()[0x8001:0x8006] == b"CD001"  # an ISO 9660 volume descriptor
+        menu = _iso_file(iso, "/boot/grub/grub.cfg", tmp_path / f"{name}.cfg").decode()
+        assert menu == GRUB_MENU.format(name=name, mac=mac, ip=ip, sha=SHA256)
+        assert _iso_file(iso, "/vmlinuz", tmp_path / f"{name}.k") == b"kernel\n"
+        assert _iso_file(iso, "/initrd.img", tmp_path / f"{name}.i") == b"initrd\n"
+        overlay = _root(runs, "pxe-media") / "srv/deploy/deploy.cpio.gz"
+        assert _iso_file(iso, "/deploy.cpio.gz", tmp_path / f"{name}.o") == overlay.read_bytes()
+        # BIOS (El Torito) and UEFI (an EFI system partition image) boot entries
+        report = subprocess.run(["xorriso", "-indev", str(iso), "-report_el_torito", "plain"],
+                                capture_output=True, text=True, timeout=60).stdout
+        assert "BIOS" in report and "UEFI" in report, report
+    # the same kernel arguments as the node's iPXE script
+    script = (_root(runs, "pxe-media") / "srv/boot/52-54-00-aa-00-01.ipxe").read_text()
+    menu = (media / "src/node01/boot/grub/grub.cfg").read_text()
+    ipxe_args = script.split("initrd=deploy.cpio.gz ", 1)[1].split("\n")[0]
+    assert ipxe_args == menu.split("linux /vmlinuz ", 1)[1].split("\n")[0]
+    nginx = (_root(runs, "pxe-media") / "sys/etc/nginx/conf.d/anyrack-pxe.conf").read_text()
+    assert "    location ~ ^/media/[A-Za-z0-9._-]+\\.iso$ {\n" in nginx
+    assert "/media/" not in (_root(runs, "pxe-image") / "sys/etc/nginx/conf.d/anyrack-pxe.conf").read_text()
+    assert not (_root(runs, "pxe-image") / "srv/media").exists()
 
 
 @pytest.mark.parametrize("host", sorted(GOLDENS))

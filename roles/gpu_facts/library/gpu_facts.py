@@ -19,6 +19,9 @@ description:
     load), reports zero GPUs and says why; it is not an error.
   - A GPU the driver counts but cannot read (e.g. fallen off the bus) is reported in C(missing)
     with nvidia-smi's own message.
+  - Reads reports of DTD v13 (R580 drivers) and older. The memory-health signals of v13 (channel
+    and TPC repair pending, unrepairable memory, SRAM error threshold exceeded) are null where the driver
+    does not print them.
 options:
   nvidia_smi:
     description: The nvidia-smi command (a name on PATH or a path).
@@ -60,6 +63,11 @@ def _enabled(node, path):
     return None if text is None else text.lower() == "enabled"
 
 
+def _yes(node, path):
+    text = _text(node, path)
+    return None if text is None else text.lower() == "yes"
+
+
 def _ecc_counts(gpu, scope):
     """Corrected/uncorrected ECC error counts in ``volatile`` or ``aggregate`` (DTD v12 and older)."""
     base = gpu.find(f"ecc_errors/{scope}")
@@ -74,6 +82,10 @@ def _ecc_counts(gpu, scope):
     return {"corrected": sum(known_c) if known_c else None, "uncorrected": sum(known_u) if known_u else None}
 
 
+def _first(*values):
+    return next((v for v in values if v is not None), None)
+
+
 def _gpu(gpu):
     pci = gpu.find("pci")
     link = "pci_gpu_link_info"
@@ -86,7 +98,8 @@ def _gpu(gpu):
         "uuid": _text(gpu, "uuid"),
         "serial": _text(gpu, "serial"),
         "vbios": _text(gpu, "vbios_version"),
-        "module_id": _int(gpu, "gpu_module_id"),
+        # DTD v12 and older: gpu_module_id; v13 (R580): platformInfo/module_id
+        "module_id": _first(_int(gpu, "gpu_module_id"), _int(gpu, "platformInfo/module_id")),
         "persistence_mode": _enabled(gpu, "persistence_mode"),
         "ecc_mode": _enabled(gpu, "ecc_mode/current_ecc"),
         "ecc_pending": _enabled(gpu, "ecc_mode/pending_ecc"),
@@ -97,6 +110,13 @@ def _gpu(gpu):
             "uncorrected": _int(gpu, "remapped_rows/remapped_row_unc"),
             "pending": (_text(gpu, "remapped_rows/remapped_row_pending") or "").lower() == "yes",
             "failure": (_text(gpu, "remapped_rows/remapped_row_failure") or "").lower() == "yes",
+        },
+        # DTD v13 (R580) and later; older drivers do not print them (None)
+        "memory_health": {
+            "channel_repair_pending": _yes(gpu, "ecc_errors/channel_repair_pending"),
+            "tpc_repair_pending": _yes(gpu, "ecc_errors/tpc_repair_pending"),
+            "unrepairable_memory": _yes(gpu, "ecc_errors/unrepairable_memory"),
+            "sram_threshold_exceeded": _yes(gpu, "ecc_errors/aggregate/sram_threshold_exceeded"),
         },
         "pcie": {
             "gen": _int(pci, f"{link}/pcie_gen/current_link_gen"),

@@ -48,7 +48,34 @@ def test_eight_healthy_h100() -> None:
     assert all(g["fabric"] == {"state": "Completed", "status": "Success"} for g in gpus)
     assert all(g["mig_mode"] is False and g["mig_devices"] == 0 for g in gpus)
     assert all(g["memory_mib"] == 81559 and g["persistence_mode"] is True for g in gpus)
+    # DTD v12 has the SRAM error threshold flag, not the repair signals of v13
+    assert all(g["memory_health"] == {"channel_repair_pending": None, "tpc_repair_pending": None,
+                                      "unrepairable_memory": None, "sram_threshold_exceeded": False} for g in gpus)
     assert facts["errors"] == []
+
+
+def test_recorded_h100_with_driver_580() -> None:
+    """The one report recorded on a real GPU (DTD v13): module_id moved under platformInfo, memory-health
+    signals added, no NVSwitch fabric (N/A)."""
+    facts = parse("h100-sxm-driver580.xml")
+    assert (facts["count"], facts["attached"], facts["missing"], facts["errors"]) == (1, 1, 0, [])
+    assert facts["model"] == "NVIDIA H100 80GB HBM3"
+    assert (facts["driver_version"], facts["cuda_version"]) == ("580.159.04", "13.0")
+    gpu = facts["gpus"][0]
+    assert (gpu["index"], gpu["bus_id"], gpu["module_id"]) == (0, "00000000:00:06.0", 4)
+    assert (gpu["architecture"], gpu["vbios"]) == ("Hopper", "96.00.DA.00.0C")
+    assert gpu["uuid"] == "GPU-00000000-0000-0000-0000-000000000000"  # scrubbed, as the serial
+    assert gpu["pcie"] == {"gen": 5, "max_gen": 5, "width": 16, "max_width": 16}
+    assert (gpu["ecc_mode"], gpu["ecc_pending"]) == (True, True)
+    assert gpu["ecc_volatile"] == gpu["ecc_aggregate"] == {"corrected": 0, "uncorrected": 0}
+    assert gpu["remapped_rows"] == {"corrected": 0, "uncorrected": 0, "pending": False, "failure": False}
+    assert gpu["fabric"] == {"state": None, "status": None}
+    assert gpu["memory_health"] == {"channel_repair_pending": False, "tpc_repair_pending": False,
+                                    "unrepairable_memory": False, "sram_threshold_exceeded": False}
+    assert (gpu["mig_mode"], gpu["mig_devices"], gpu["persistence_mode"]) == (False, 0, True)
+    # the variant derived from it by hand
+    sick = parse("h100-sxm-driver580-unrepairable.xml")["gpus"][0]["memory_health"]
+    assert sick["unrepairable_memory"] is True and sick["channel_repair_pending"] is False
 
 
 def test_gpu_fallen_off_the_bus_is_counted_missing() -> None:

@@ -14,8 +14,11 @@ module: burnin_l1
 short_description: Level-1 burn-in checks of a node against its SKU
 description:
   - Compares a gpu_facts report and the node's RDMA ports with what the SKU promises (GPU count and
-    model, VBIOS and driver from the golden BOM, ECC, remapped rows, PCIe link, NVLink fabric,
-    RDMA ports up) and returns one result per check.
+    model, VBIOS and driver from the golden BOM, ECC, remapped rows, memory health, PCIe link, NVLink
+    fabric, RDMA ports up) and returns one result per check.
+  - The memory-health check (a channel or TPC repair pending, unrepairable memory, the SRAM error
+    threshold exceeded) is listed when the report has the repair signals (drivers with DTD v13, R580
+    on), and for older reports only when it fails (their SRAM threshold flag says Yes).
   - Read-only; takes seconds.
 options:
   report:
@@ -53,6 +56,7 @@ reason:
 """
 
 DEFAULTS = {"ecc_uncorrected_max": 0, "allow_pending_remap": False, "pcie_full_width": True}
+REPAIR_SIGNALS = ("channel_repair_pending", "tpc_repair_pending", "unrepairable_memory")
 
 
 def _where(gpu):
@@ -110,6 +114,7 @@ def checks(report, sku, thresholds, ports):
             or ((g.get("remapped_rows") or {}).get("pending") and not limits["allow_pending_remap"])]
     check("remapped_rows", not rows, f"{_where(rows[0])}: row remap pending or failed (reset the GPU)" if rows
           else "none pending")
+    out.extend(_memory_health(gpus))
     narrow = [g for g in gpus if limits["pcie_full_width"] and (g.get("pcie") or {}).get("width")
               and (g.get("pcie") or {}).get("max_width") and g["pcie"]["width"] < g["pcie"]["max_width"]]
     check("pcie_width", not narrow, f"{_where(narrow[0])} at x{narrow[0]['pcie']['width']} of "
@@ -120,6 +125,25 @@ def checks(report, sku, thresholds, ports):
         check("nvlink_fabric", not down, f"{_where(down[0])}: fabric {(down[0].get('fabric') or {}).get('state')}"
               if down else "every GPU registered with the NVLink fabric")
     return out + _rdma(sku, ports)
+
+
+def _memory_health(gpus):
+    """The memory_health check: any GPU with a repair pending, unrepairable memory or its SRAM error
+    threshold exceeded fails it.
+
+    The repair signals come with DTD v13 (R580 drivers); sram_threshold_exceeded is older. A report
+    without the repair signals gets the check only when it fails, so older reports keep their checks.
+    """
+    health = [(g, g.get("memory_health") or {}) for g in gpus]
+    sick = [(g, [k for k, v in h.items() if v]) for g, h in health]
+    sick = [(g, signals) for g, signals in sick if signals]
+    if sick:
+        (first, signals), more = sick[0], f" (+{len(sick) - 1} more GPUs)" if len(sick) > 1 else ""
+        return [{"name": "memory_health", "ok": False, "detail": f"{_where(first)}: {', '.join(signals)}{more}"}]
+    if any(h.get(k) is not None for _, h in health for k in REPAIR_SIGNALS):
+        return [{"name": "memory_health", "ok": True,
+                 "detail": "no repair pending, no unrepairable memory, SRAM errors under the threshold"}]
+    return []
 
 
 def _rdma(sku, ports):

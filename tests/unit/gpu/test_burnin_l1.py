@@ -47,6 +47,28 @@ def test_healthy_hgx_passes_every_check() -> None:
     assert burnin.reason(results) is None
 
 
+def test_recorded_h100_passes_and_unrepairable_memory_fails() -> None:
+    """The report recorded on a real H100 (driver 580, DTD v13), whose memory-health signals add a check,
+    and the variant derived from it by hand with unrepairable memory."""
+    sku = {"gpu": {"count": 1, "model": "H100"}, "bom": {"gpu_driver": "580.159.04", "gpu_vbios": "96.00.DA.00.0C"}}
+    results = burnin.checks(report("h100-sxm-driver580.xml"), sku, {}, [])
+    assert failed(results) == {}
+    assert [r["name"] for r in results] == ["gpu_count", "gpu_model", "driver_version", "gpu_vbios", "ecc_enabled",
+                                            "ecc_uncorrected", "remapped_rows", "memory_health", "pcie_width"]
+    sick = burnin.checks(report("h100-sxm-driver580-unrepairable.xml"), sku, {}, [])
+    assert failed(sick) == {"memory_health": "GPU 0 (00000000:00:06.0): unrepairable_memory"}
+    assert burnin.reason(sick) == "anyrack: burn-in L1 memory_health: GPU 0 (00000000:00:06.0): unrepairable_memory"
+
+
+def test_sram_threshold_of_an_older_report_fails_only_when_exceeded() -> None:
+    # DTD v12 prints sram_threshold_exceeded but not the repair signals: the check is listed when it fails
+    older = report("hgx-h100-8gpu.xml")
+    older["gpus"][5]["memory_health"]["sram_threshold_exceeded"] = True
+    older["gpus"][6]["memory_health"]["sram_threshold_exceeded"] = True
+    assert failed(burnin.checks(older, HGX, {}, PORTS_UP)) == {
+        "memory_health": "GPU 5 (00000000:AB:00.0): sram_threshold_exceeded (+1 more GPUs)"}
+
+
 def test_gpu_off_the_bus_fails_the_count() -> None:
     stderr = (FIXTURES / "hgx-h100-gpu-off-bus.stderr").read_text()
     results = burnin.checks(report("hgx-h100-gpu-off-bus.xml", stderr), HGX, {}, PORTS_UP)

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import glob
 import os
+from functools import partial
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.burnin_common import slurm_reason
 
 DOCUMENTATION = r"""
 ---
@@ -157,10 +159,8 @@ def _rdma(sku, ports):
     return [{"name": "rdma_ports", "ok": len(active) >= want, "detail": detail}]
 
 
-def reason(results):
-    """Slurm node reason for the first failure (Slurm keeps reasons short), or None."""
-    failed = [r for r in results if not r["ok"]]
-    return f"anyrack: burn-in L1 {failed[0]['name']}: {failed[0]['detail']}"[:120] if failed else None
+# the Slurm node reason for this level's first failed check, or None
+reason = partial(slurm_reason, level=1)
 
 
 def main():

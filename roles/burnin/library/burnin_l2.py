@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import re
+from functools import partial
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.burnin_common import find_tool, first_line, slurm_reason
 
 DOCUMENTATION = r"""
 ---
@@ -191,22 +193,8 @@ def bandwidth_check(direction, case, minimum):
             "detail": f"lowest {low:.2f} GB/s ({where}; {limit})"}
 
 
-def reason(results, level=2):
-    """Slurm node reason for the first failure (Slurm keeps reasons short), or None."""
-    failed = [r for r in results if not r["ok"]]
-    return f"anyrack: burn-in L{level} {failed[0]['name']}: {failed[0]['detail']}"[:120] if failed else None
-
-
-def _tool(module, name):
-    return module.get_bin_path(name, opt_dirs=TOOL_DIRS) if name else None
-
-
-def _first_line(*texts):
-    for text in texts:
-        for line in (text or "").splitlines():
-            if line.strip():
-                return line.strip()[:200]
-    return "no output"
+# the Slurm node reason for this level's first failed check, or None
+reason = partial(slurm_reason, level=2)
 
 
 def run(module, sku, thresholds):
@@ -219,7 +207,7 @@ def run(module, sku, thresholds):
         return [{"name": n, "ok": True, "detail": "n/a: the SKU has no GPUs"} for n in names], {}
     checks, measurements = [], {}
     level = int(limits["dcgm_diag_level"])
-    dcgmi = _tool(module, module.params["dcgmi"])
+    dcgmi = find_tool(module, module.params["dcgmi"], TOOL_DIRS)
     if not dcgmi:
         checks.append({"name": "dcgm_diag", "ok": False, "detail": f"{module.params['dcgmi']} is not installed "
                        "(DCGM); level 2 cannot run"})
@@ -229,11 +217,11 @@ def run(module, sku, thresholds):
             parsed = parse_dcgm(out)
         except ValueError as exc:
             checks.append({"name": "dcgm_diag", "ok": False,
-                           "detail": f"-r {level} gave no usable result ({exc}; rc {rc}: {_first_line(err, out)})"})
+                           "detail": f"-r {level} gave no usable result ({exc}; rc {rc}: {first_line(err, out)})"})
         else:
             measurements["dcgm_diag"] = parsed
             checks.append(dcgm_check(parsed, level))
-    nvbandwidth = _tool(module, module.params["nvbandwidth"])
+    nvbandwidth = find_tool(module, module.params["nvbandwidth"], TOOL_DIRS)
     mins = limits.get("nvbandwidth_min_gbytes_s") or {}
     for direction in directions:
         name = f"nvbandwidth_{direction}"
@@ -248,10 +236,10 @@ def run(module, sku, thresholds):
             case = cases.get(testcase, cases.get(None))
         except ValueError as exc:
             checks.append({"name": name, "ok": False,
-                           "detail": f"{testcase} gave no usable result ({exc}; rc {rc}: {_first_line(err, out)})"})
+                           "detail": f"{testcase} gave no usable result ({exc}; rc {rc}: {first_line(err, out)})"})
             continue
         if case and rc != 0 and case["status"] == "ok" and not case["matrix"]:
-            case = {**case, "status": "error", "message": f"rc {rc}: {_first_line(err, out)}"}
+            case = {**case, "status": "error", "message": f"rc {rc}: {first_line(err, out)}"}
         if case:
             measurements[name] = {f"{r}->{c}": v for (r, c), v in sorted(case["matrix"].items())}
         checks.append(bandwidth_check(direction, case, mins.get(direction)))

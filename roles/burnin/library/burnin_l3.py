@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import re
+from functools import partial
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.burnin_common import find_tool, first_line, slurm_reason
 
 DOCUMENTATION = r"""
 ---
@@ -133,18 +135,8 @@ def nccl_checks(parsed, minimum, max_bytes=None):
     return out
 
 
-def reason(results, level=3):
-    """Slurm node reason for the first failure (Slurm keeps reasons short), or None."""
-    failed = [r for r in results if not r["ok"]]
-    return f"anyrack: burn-in L{level} {failed[0]['name']}: {failed[0]['detail']}"[:120] if failed else None
-
-
-def _first_line(*texts):
-    for text in texts:
-        for line in (text or "").splitlines():
-            if line.strip():
-                return line.strip()[:200]
-    return "no output"
+# the Slurm node reason for this level's first failed check, or None
+reason = partial(slurm_reason, level=3)
 
 
 def run(module, sku, thresholds):
@@ -157,7 +149,7 @@ def run(module, sku, thresholds):
         return [{"name": n, "ok": True, "detail": f"n/a: the SKU has {gpus} GPU{'s' if gpus != 1 else ''}"}
                 for n in ("nccl_all_reduce", "nccl_correctness")] + hpl, {}
     name = module.params["all_reduce_perf"]
-    tool = module.get_bin_path(name, opt_dirs=TOOL_DIRS) if name else None
+    tool = find_tool(module, name, TOOL_DIRS)
     if not tool:
         missing = f"{name} is not installed (nccl-tests); level 3 cannot run"
         return [{"name": "nccl_all_reduce", "ok": False, "detail": missing},
@@ -168,11 +160,11 @@ def run(module, sku, thresholds):
     try:
         parsed = parse_nccl(out + "\n" + err)
     except ValueError as exc:
-        detail = f"no usable result ({exc}; rc {rc}: {_first_line(err, out)})"
+        detail = f"no usable result ({exc}; rc {rc}: {first_line(err, out)})"
         return [{"name": "nccl_all_reduce", "ok": False, "detail": detail},
                 {"name": "nccl_correctness", "ok": False, "detail": detail}] + hpl, {}
     if rc != 0 and not parsed["errors"]:
-        parsed["errors"].append(f"all_reduce_perf exited with rc {rc}: {_first_line(err, out)}")
+        parsed["errors"].append(f"all_reduce_perf exited with rc {rc}: {first_line(err, out)}")
     checks = nccl_checks(parsed, limits["nccl_busbw_min_gbytes_s"], int(limits["nccl_max_bytes"]))
     return checks + hpl, {"nccl_all_reduce": {"argv": argv[1:], **parsed}}
 

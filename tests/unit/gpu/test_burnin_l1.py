@@ -3,7 +3,6 @@ ansible-playbook on this machine (no GPU): a SKU promising 8 GPUs fails, one pro
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -12,20 +11,15 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import load_module
+
 ROOT = Path(__file__).resolve().parents[3]
 FIXTURES = ROOT / "tests/fixtures/nvidia-smi"
 BIN = Path(sys.executable).parent
 
 
-def _load(name: str, path: Path):  # noqa: ANN202
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-gpu_facts = _load("gpu_facts_module", ROOT / "roles/gpu_facts/library/gpu_facts.py")
-burnin = _load("burnin_l1_module", ROOT / "roles/burnin/library/burnin_l1.py")
+gpu_facts = load_module("gpu_facts", "gpu_facts")
+burnin = load_module("burnin", "burnin_l1")
 HGX = {"gpu": {"count": 8, "model": "H100", "nvswitch": True}, "bom": {"gpu_vbios": "96.00.74.00.0D"},
        "rdma": {"rails": 2, "nics_per_rail": 1}}
 PORTS_UP = [("mlx5_0/1", "ACTIVE"), ("mlx5_1/1", "ACTIVE")]

@@ -10,7 +10,6 @@ stand-in proves the wiring, not that a real GPU passes.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -19,20 +18,15 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import load_module
+
 ROOT = Path(__file__).resolve().parents[3]
 FIXTURES = ROOT / "tests/fixtures/burnin"
 BIN = Path(sys.executable).parent
 
 
-def _load(name: str, path: Path):  # noqa: ANN202
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-l2 = _load("burnin_l2_module", ROOT / "roles/burnin/library/burnin_l2.py")
-l3 = _load("burnin_l3_module", ROOT / "roles/burnin/library/burnin_l3.py")
+l2 = load_module("burnin", "burnin_l2")
+l3 = load_module("burnin", "burnin_l3")
 HGX = {"gpu": {"count": 8, "model": "H100", "nvswitch": True}}
 LIMITS = {"dcgm_diag_level": 2, "nvbandwidth_min_gbytes_s": {"h2d": 50, "d2h": 50, "d2d": 300},
           "nccl_busbw_min_gbytes_s": 400, "nccl_min_bytes": 8, "nccl_max_bytes": 8 * 2**30}
@@ -256,6 +250,8 @@ def playbook(tmp: Path, plays: list[dict], path_dirs: list[Path] = ()) -> tuple[
     env = {**os.environ, "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json", "ANSIBLE_ROLES_PATH": str(ROOT / "roles"),
            "ANSIBLE_LIBRARY": str(ROOT / "roles/burnin/library"), "ANSIBLE_LOCALHOST_WARNING": "False",
            "PATH": os.pathsep.join([*map(str, path_dirs), str(BIN), os.environ.get("PATH", "")])}
+    if not any(p.get("roles") for p in plays):  # the modules bare: the role would have added its module_utils
+        env["ANSIBLE_MODULE_UTILS"] = str(ROOT / "roles/burnin/module_utils")
     done = subprocess.run([str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", "-e",
                            "ansible_python_interpreter={{ ansible_playbook_python }}", str(book)],
                           capture_output=True, text=True, env=env, timeout=180)

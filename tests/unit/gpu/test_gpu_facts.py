@@ -3,7 +3,6 @@ module run by Ansible on this machine (no GPU, no nvidia-smi: zero GPUs, not an 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -12,20 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import load_module
+
 ROOT = Path(__file__).resolve().parents[3]
 FIXTURES = ROOT / "tests/fixtures/nvidia-smi"
-MODULE = ROOT / "roles/gpu_facts/library/gpu_facts.py"
 BIN = Path(sys.executable).parent
 
 
-def _module():
-    spec = importlib.util.spec_from_file_location("gpu_facts_module", MODULE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-gpu_facts = _module()
+gpu_facts = load_module("gpu_facts", "gpu_facts")
 
 
 def parse(name: str, stderr: str = "") -> dict:

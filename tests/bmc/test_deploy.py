@@ -135,3 +135,75 @@ def test_ramdisk_failure_is_reported_with_its_stage_and_retried_once(tmp_path: P
         assert result.detail == "the ramdisk failed at verify: sha256 abc, expected def"
         assert "node1: retrying (1 of 1)" in lines
         assert aio.run(_power(entry)) == "Off"
+
+
+def test_refused_virtual_media_fails_before_power_on(tmp_path: Path) -> None:
+    """The emulated BMC refuses an insert that names Inserted/WriteProtected, which this tree's profile sends."""
+    with serve_lab([TreeSpec(DELL, quirks=("media-rejects-inserted",))], LabOptions()) as (entry,):
+        async def off() -> None:
+            async with connect("redfish+" + entry.url, entry.username, entry.password, insecure=True) as bmc:
+                await bmc.power("off", wait=10)
+        aio.run(off())
+        done = _deploy_cli(_site(tmp_path, [entry]), entry.password, "--limit", "node1", "--callback", "127.0.0.1:0",
+                           "--via", "virtual-media", "--media-url", "http://127.0.0.1:9/media/{node}.iso")
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert "node1: media: inserting http://127.0.0.1:9/media/node1.iso as virtual CD" in done.stdout
+        assert "node1: FAILED at media: the BMC refused the virtual media, node left powered off" in done.stdout
+        assert "boot-override" not in done.stdout and "powering on" not in done.stdout
+        assert aio.run(_power(entry)) == "Off"
+
+
+@pytest.mark.parametrize("args", [("--via", "virtual-media"), ("--via", "virtual-media", "--media-url", "x/{node}"),
+                                  ("--via", "virtual-media", "--media-url", "http://h/fixed.iso"),
+                                  ("--media-url", "http://h/{node}.iso")])
+def test_virtual_media_options_are_checked_before_anything(tmp_path: Path, args: tuple[str, ...]) -> None:
+    site = _site(tmp_path, [type("E", (), {"url": "https://127.0.0.1:9", "username": "u"})()])
+    done = _deploy_cli(site, "pw", *args)
+    assert done.returncode == 2 and "--media-url" in done.stderr.splitlines()[-1], done.stderr
+    assert not (tmp_path / ".anyrack").exists()
+
+
+def test_virtual_media_deploy_inserts_boots_the_cd_and_ejects(tmp_path: Path) -> None:
+    """The test plays the ramdisk (its HTTP requests) because no machine boots here; while it "boots", the
+    BMC must hold the node's ISO (its one-time CD override spent by the power-on), and after the write the
+    media is ejected and the node set to boot from disk for good."""
+    with serve_lab([TreeSpec(DELL)], LabOptions()) as (entry,):
+        site = load_site(_site(tmp_path, [entry]))
+        node = site.nodes[0]
+        lines: list[str] = []
+        url = "http://10.99.0.1:8080/media/{node}.iso"
+
+        async def bmc_view() -> tuple:
+            async with connect("redfish+" + entry.url, entry.username, entry.password, insecure=True) as bmc:
+                return await bmc.media_status(), await bmc.boot_override()
+
+        async def ramdisk(cb: Callback) -> tuple:
+            while not _new_attempt(cb, "node1", None):
+                await asyncio.sleep(0.05)
+            booting = await bmc_view()
+            async with aiohttp.ClientSession() as http:
+                async with http.get(f"{cb.url}/v1/deploy/node1/start") as r:
+                    assert await r.text() == "go"
+                async with http.post(f"{cb.url}/v1/deploy/node1/written", data={"sha256": "ab"}) as r:
+                    assert r.status == 200
+            return booting
+
+        async def go() -> tuple:
+            async with Callback("127.0.0.1", 0) as cb:
+                cb.port = cb._runner.addresses[0][1]
+                opts = DeployOptions(pxe_timeout=30, write_timeout=30, power_timeout=3, boot_timeout=1,
+                                     via="virtual-media", media_url=url)
+                return await asyncio.wait_for(asyncio.gather(
+                    deploy_node(node, site, entry.password, cb, opts, lines.append), ramdisk(cb)), 120)
+
+        result, (media, boot) = aio.run(go())
+        assert (media.inserted, media.image) == (True, "http://10.99.0.1:8080/media/node1.iso")
+        # the one-time override was set (verified by read-back in set_boot_override) and used by the power-on
+        assert "node1: boot-override: virtual CD, once" in lines and (boot.target, boot.persistent) == ("none", False)
+        assert list(result.stages)[:8] == ["bmc", "media", "boot-override", "power-on", "media-boot", "write",
+                                           "power-off", "boot-disk"]
+        # no SSH server at the node's address here: the deploy stops at its last stage, named
+        assert not result.ok and result.stage == "ssh" and "did not answer on SSH as node1" in result.detail
+        assert "node1: boot-disk: virtual media ejected; boot from disk, persistently; powering on" in lines
+        media, boot = aio.run(bmc_view())
+        assert not media.inserted and (boot.target, boot.persistent) == ("disk", True)

@@ -44,12 +44,34 @@ def _callback(site, given: str | None) -> tuple[str, int]:  # noqa: ANN001
     return host, CALLBACK_PORT
 
 
+def _check_media_url(via: str, url: str | None) -> None:
+    if via != "virtual-media":
+        if url:
+            raise InputError(detail="--media-url is for --via virtual-media only")
+        return
+    if not url:
+        raise InputError(detail="--via virtual-media needs --media-url (the ISO's URL, {node} for the node's name)")
+    if not url.startswith(("http://", "https://")) or "{node}" not in url:
+        raise InputError(detail=f"--media-url {url!r}: expected an http(s) URL with {{node}} in it, "
+                                "e.g. http://10.78.0.10:8080/media/{node}.iso")
+    try:
+        url.format(node="x")
+    except (KeyError, IndexError, ValueError):
+        raise InputError(detail=f"--media-url {url!r}: only {{node}} may stand in braces") from None
+
+
 @click.command("deploy")
 @click.argument("path", type=_PATH)
 @click.option("--limit", "-l", "limit", multiple=True, metavar="NODE", help="Only these nodes (repeatable).")
 @click.option("--callback", metavar="ADDRESS:PORT",
               help=f"Where the ramdisks report [default: this machine's address on the provisioning network, "
                    f"port {CALLBACK_PORT}]; must match the PXE server's pxe_server_callback.")
+@click.option("--via", type=click.Choice(["pxe", "virtual-media"]), default="pxe", show_default=True,
+              help="How the deploy ramdisk boots: network boot (DHCP, iPXE) or the node's ISO as the BMC's "
+                   "virtual CD (no DHCP or TFTP; pxe_server_virtual_media builds the ISOs).")
+@click.option("--media-url", metavar="URL",
+              help="With --via virtual-media: the ISO's URL, {node} standing for the node's name, e.g. "
+                   "http://10.78.0.10:8080/media/{node}.iso (the PXE server's <root>/media/<node>.iso).")
 @click.option("--ssh-user", default="root", show_default=True, help="User the deployed OS accepts.")
 @click.option("--ssh-key", type=_PATH, help="Private key for that user.")
 @click.option("--ca-file", type=_PATH, help="CA bundle for the BMCs' certificates.")
@@ -59,9 +81,9 @@ def _callback(site, given: str | None) -> tuple[str, int]:  # noqa: ANN001
 @click.option("--retries", type=click.IntRange(0, 5), default=0, show_default=True,
               help="Repeat a failed attempt this many times (a refused boot override is never retried).")
 @click.option("--json", "as_json", is_flag=True, help="Print the per-node report as JSON.")
-def deploy_cmd(path: Path, limit: tuple[str, ...], callback: str | None, ssh_user: str, ssh_key: Path | None,
-               ca_file: Path | None, pxe_timeout: float, write_timeout: float, boot_timeout: float, retries: int,
-               as_json: bool) -> None:
+def deploy_cmd(path: Path, limit: tuple[str, ...], callback: str | None, via: str, media_url: str | None,
+               ssh_user: str, ssh_key: Path | None, ca_file: Path | None, pxe_timeout: float, write_timeout: float,
+               boot_timeout: float, retries: int, as_json: bool) -> None:
     """Deploy the OS onto the site's nodes: one-time network boot through each node's BMC, power on, PXE,
     image written by the deploy ramdisk, boot from disk, until the node answers on SSH as itself.
 
@@ -69,6 +91,9 @@ def deploy_cmd(path: Path, limit: tuple[str, ...], callback: str | None, ssh_use
     Example (the metal lab):
       anyrack deploy ~/.local/state/anyrack/metal/site.yaml --limit metal1 \\
           --ssh-user anyrack --ssh-key ~/.cache/anyrack/metal/id_ed25519
+    Through the BMC's virtual media instead (no DHCP or TFTP):
+      anyrack deploy SITE --limit metal1 --via virtual-media \\
+          --media-url 'http://10.78.0.10:8080/media/{node}.iso' ...
     Then hand the nodes to the playbooks: anyrack provision SITE --limit NODE.
     """
     from anyrack import aio
@@ -77,6 +102,7 @@ def deploy_cmd(path: Path, limit: tuple[str, ...], callback: str | None, ssh_use
     from anyrack.filetree import write_atomic
     from anyrack.site import load_site
 
+    _check_media_url(via, media_url)
     site = load_site(path)
     names = {n.name: n for n in site.nodes}
     if unknown := [n for n in limit if n not in names]:
@@ -85,7 +111,7 @@ def deploy_cmd(path: Path, limit: tuple[str, ...], callback: str | None, ssh_use
     passwords = resolve_passwords(site, nodes)
     opts = DeployOptions(pxe_timeout=pxe_timeout, write_timeout=write_timeout, boot_timeout=boot_timeout,
                          retries=retries, ssh_user=ssh_user, ssh_key=str(ssh_key) if ssh_key else None,
-                         ca_file=str(ca_file) if ca_file else None)
+                         ca_file=str(ca_file) if ca_file else None, via=via, media_url=media_url)
     results = aio.run(deploy(site, nodes, passwords, _callback(site, callback), opts,
                              lambda line: click.echo(line, err=as_json)))
     report = {"site": site.site, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

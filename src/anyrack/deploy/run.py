@@ -3,13 +3,18 @@
 Per node, in stages (all nodes at once, each with its own timeouts):
 
   bmc           open the BMC, read the power state (a running node is forced off first)
-  boot-override one-time network boot, verified by read-back: a BMC that refuses stops the node here,
-                before it is powered on
+  media         (--via virtual-media) the node's ISO inserted as virtual CD, verified by read-back: a BMC
+                that refuses stops the node here, before it is powered on
+  boot-override one-time network (or CD) boot, verified by read-back: a BMC that refuses stops the node
+                here, before it is powered on
   power-on      the ramdisk may now ask the callback for permission (``go``) to write
   pxe           waiting for the ramdisk: DHCP → iPXE → kernel + initramfs + deploy overlay
+  media-boot    (instead of pxe) waiting for the ramdisk: the BMC fetches the ISO, the firmware boots it;
+                no DHCP or TFTP involved (the ISO carries the node's address)
   write         the image streamed onto the disk, checksum verified; the ramdisk powers the node off
   power-off     waiting for the BMC to report Off (forced after a grace period)
-  boot-disk     boot from disk (persistent: the deployed OS is the node's OS from now on), power on
+  boot-disk     (virtual media ejected) boot from disk, persistently (the deployed OS is the node's OS from
+                now on), power on
   ssh           the node answers on SSH with the expected hostname
 
 A stage that times out fails the node with the stage's name and what was (not) seen; ``retries``
@@ -28,7 +33,8 @@ from anyrack.errors import AnyrackError
 from anyrack.site.model import Node, Site
 
 Progress = Callable[[str], None]
-STAGES = ("bmc", "boot-override", "power-on", "pxe", "write", "power-off", "boot-disk", "ssh")
+STAGES = ("bmc", "media", "boot-override", "power-on", "pxe", "media-boot", "write", "power-off", "boot-disk", "ssh")
+VIAS = ("pxe", "virtual-media")
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,9 @@ class DeployOptions:
     ssh_user: str = "root"
     ssh_key: str | None = None
     ca_file: str | None = None
+    via: str = "pxe"
+    # virtual media: the ISO's URL, {node} replaced by the node's name (roles/pxe_server's <root>/media/<node>.iso)
+    media_url: str | None = None
 
 
 @dataclass
@@ -132,35 +141,73 @@ async def _attempt(node: Node, site: Site, password: str, cb: Callback, opts: De
         async with bmc:
             await _stages(node, bmc, cb, opts, at)
     except AnyrackError as err:
-        raise StageFailed(at.stage or "bmc", str(err), retry=at.stage not in ("bmc", "boot-override")) from None
+        stage = at.stage or "bmc"
+        raise StageFailed(stage, str(err), retry=stage not in ("bmc", "media", "boot-override")) from None
     finally:
         cb.disarm(node.name)
+
+
+async def _insert_media(node: Node, bmc, opts: DeployOptions, at: _Attempt) -> str:  # noqa: ANN001
+    url = (opts.media_url or "").format(node=node.name)
+    at.enter("media", f"inserting {url} as virtual CD")
+    try:
+        if (await bmc.media_status()).inserted:  # left by an earlier attempt or by hand
+            await bmc.eject_media()
+        await bmc.insert_media(url)
+    except AnyrackError as err:
+        raise StageFailed("media", f"the BMC refused the virtual media, node left powered off: {err}",
+                          retry=False) from None
+    return url
+
+
+async def _wait_ramdisk(node: Node, bmc, cb: Callback, channel, opts: DeployOptions, at: _Attempt,  # noqa: ANN001
+                        media: str | None) -> None:
+    stage = "media-boot" if media else "pxe"
+    at.enter(stage, f"waiting for the deploy ramdisk to call {cb.url} (up to {opts.pxe_timeout:.0f} s)")
+    if not await _wait_callback_while_on(bmc, cb, node.name, opts.pxe_timeout):
+        report = channel.events.get("failed")
+        said = (f": it reported {report.get('stage', '?')}: {report.get('detail', '').replace('+', ' ')}" if report
+                else " (wrong kernel arguments or no NIC with the boot MAC; see its console)")
+        raise StageFailed(stage, "the node powered itself off before its deploy ramdisk asked to write" + said)
+    if "start" in channel.events:
+        return
+    await bmc.power("off", wait=opts.power_timeout)
+    if media:
+        raise StageFailed(stage, f"no deploy ramdisk called back within {opts.pxe_timeout:.0f} s: the node did not "
+                          f"boot the virtual CD {media} (the BMC could not fetch it, or the firmware skipped the CD) "
+                          "or cannot reach the callback; powered off")
+    raise StageFailed(stage, f"no deploy ramdisk called back within {opts.pxe_timeout:.0f} s: the node did not "
+                      f"boot from the network (no DHCP answer for its MAC {node.boot_mac or '?'}, TFTP/iPXE "
+                      "failed) or cannot reach the callback; powered off")
 
 
 async def _stages(node: Node, bmc, cb: Callback, opts: DeployOptions, at: _Attempt) -> None:  # noqa: ANN001
     if await bmc.power_state() != "Off":
         at.progress(f"{node.name}: bmc: powered on: forcing it off first")
         await bmc.power("off", wait=opts.power_timeout)
-    at.enter("boot-override", "network boot (PXE), once")
+    media = await _insert_media(node, bmc, opts, at) if opts.via == "virtual-media" else None
     try:
-        await bmc.set_boot_override("pxe", persistent=False)
+        await _deploy_and_boot(node, bmc, cb, opts, at, media)
+    finally:
+        if media and at.stage in ("boot-override", "power-on", "media-boot", "write", "power-off"):  # failed
+            try:
+                await bmc.eject_media()
+            except AnyrackError as err:
+                at.progress(f"{node.name}: could not eject the virtual media: {err}")
+
+
+async def _deploy_and_boot(node: Node, bmc, cb: Callback, opts: DeployOptions, at: _Attempt,  # noqa: ANN001
+                           media: str | None) -> None:
+    at.enter("boot-override", "virtual CD, once" if media else "network boot (PXE), once")
+    try:
+        await bmc.set_boot_override("cd" if media else "pxe", persistent=False)
     except AnyrackError as err:
         raise StageFailed("boot-override", f"the BMC refused the boot override, node left powered off: {err}",
                           retry=False) from None
     channel = cb.arm(node.name)
     at.enter("power-on", "powering on")
     await bmc.power("on", wait=60)
-    at.enter("pxe", f"waiting for the deploy ramdisk to call {cb.url} (up to {opts.pxe_timeout:.0f} s)")
-    if not await _wait_callback_while_on(bmc, cb, node.name, opts.pxe_timeout):
-        report = channel.events.get("failed")
-        said = (f": it reported {report.get('stage', '?')}: {report.get('detail', '').replace('+', ' ')}" if report
-                else " (wrong kernel arguments or no NIC with the boot MAC; see its console)")
-        raise StageFailed("pxe", "the node powered itself off before its deploy ramdisk asked to write" + said)
-    if "start" not in channel.events:
-        await bmc.power("off", wait=opts.power_timeout)
-        raise StageFailed("pxe", f"no deploy ramdisk called back within {opts.pxe_timeout:.0f} s: the node did not "
-                          f"boot from the network (no DHCP answer for its MAC {node.boot_mac or '?'}, TFTP/iPXE "
-                          "failed) or cannot reach the callback; powered off")
+    await _wait_ramdisk(node, bmc, cb, channel, opts, at, media)
     at.enter("write", "ramdisk up: writing the image")
     event = await cb.wait(node.name, ("written", "failed"), opts.write_timeout)
     if event != "written":
@@ -172,7 +219,9 @@ async def _stages(node: Node, bmc, cb: Callback, opts: DeployOptions, at: _Attem
     at.enter("power-off", "image written (sha256 verified); waiting for the node to power off")
     if not await _wait_power(bmc, "Off", opts.power_timeout):
         await bmc.power("off", wait=opts.power_timeout)
-    at.enter("boot-disk", "boot from disk, persistently; powering on")
+    at.enter("boot-disk", ("virtual media ejected; " if media else "") + "boot from disk, persistently; powering on")
+    if media:
+        await bmc.eject_media()
     await bmc.set_boot_override("disk", persistent=True)
     await bmc.power("on", wait=60)
     address = node.addresses.management

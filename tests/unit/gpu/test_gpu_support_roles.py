@@ -5,7 +5,11 @@ false, a fake sysfs holding module/nvidia/version, and fake nvidia-ctk and docke
 compared whole; package names and pins per distribution come from the run's JSON; bad values, a missing CUDA
 repository and a Fabric Manager that does not match the driver stop the roles at their checks (the last in a
 check-mode play with fabric_manager_install true, before any package task); running the roles again changes
-nothing."""
+nothing.
+
+No NVIDIA package can be installed here, so the driver's version read from its package is checked with a
+STAND-IN dpkg-query on PATH: for the hosts of PACKAGED it prints rows as dpkg-query would for installed driver
+packages; for every other host it hands over to the real dpkg-query (which finds no NVIDIA package here)."""
 
 from __future__ import annotations
 
@@ -105,6 +109,18 @@ BAD = {
                         "nvidia_container_toolkit_runtimes must be one or more of: docker, containerd. Got no match "
                         "for: podman"),
 }
+# host -> (facts, role variables, loaded module version, the rows the stand-in dpkg-query prints for it); only
+# nvidia_driver and fabric_manager run on them
+PACKAGED = {
+    "deb12-pkg": (DEBIAN12, {"fabric_manager_nvswitch": True, "nvidia_driver_branch": "550"}, "550.54.15",
+                  "ii\tnvidia-driver\t550.127.05-1\n"),
+    # dpkg-query's order (by name): a removed branch's config files, the held driver, a package that is not it
+    "ubu24-held": (_facts("Ubuntu", "24", "noble", "Debian"), {"fabric_manager_nvswitch": True,
+                                                               "nvidia_driver_branch": "580"}, None,
+                   "rc \tnvidia-driver-570-open\t570.133.20-0ubuntu1\n"
+                   "hi \tnvidia-driver-580-open\t1:580.65.06-0ubuntu1\n"
+                   "ii \tnvidia-driver-assistant\t0.21.1-1\n"),
+}
 # the roles run again on these (changed=0): an apt and a dnf host
 AGAIN = ["deb12-hgx", "rhel9-hgx"]
 DAEMON_JSON = ('{\n    "runtimes": {\n        "nvidia": {\n            "args": [],\n'
@@ -114,6 +130,10 @@ FAKE_CTK = ('#!/bin/sh\necho "$*" >> "$ANYRACK_FAKE_CTK_LOG"\n'
             'for arg; do case "$arg" in --config=*) config="${arg#--config=}" ;; esac; done\n'
             'mkdir -p "$(dirname "$config")"\n'
             f"printf '%s' '{DAEMON_JSON}' > \"$config\"\n")
+# STAND-IN for dpkg-query: the rows file the play's environment names for a PACKAGED host, else the real one
+# (or, where there is none, what it says when no package matches)
+FAKE_DPKG_QUERY = ("#!/bin/sh\nprintf '%s\\n' \"$*\" >> \"$ANYRACK_FAKE_DPKG_LOG\"\n"
+                   'if [ -n "$ANYRACK_FAKE_DPKG_ROWS" ]; then cat "$ANYRACK_FAKE_DPKG_ROWS"; exit 0; fi\n{real}\n')
 
 
 
@@ -135,8 +155,7 @@ def _host(workdir: Path, name: str, facts: dict, variables: dict, module: str | 
             **OFF, **variables}
 
 
-def _tasks(again: bool) -> list[dict]:
-    roles = ("nvidia_driver", *ROLES)
+def _tasks(again: bool, roles: tuple[str, ...] = ("nvidia_driver", *ROLES)) -> list[dict]:
     tasks = [{"name": "Claim the platform", "fake_facts": {"facts": "{{ probe_facts }}"}, "check_mode": False},
              *({"name": f"Run {r}", "ansible.builtin.include_role": {"name": r}} for r in roles),
              {"name": "Show the facts", "ansible.builtin.debug": {
@@ -156,18 +175,29 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
     shutil.copytree(Path(__file__).resolve().parents[2] / "fixtures/ansible/library", workdir / "library")
     fakebin = workdir / "bin"
     fakebin.mkdir()
-    for name, text in (("nvidia-ctk", FAKE_CTK), ("dockerd", "#!/bin/sh\nexit 1\n")):
+    real = shutil.which("dpkg-query")
+    dpkg_query = FAKE_DPKG_QUERY.format(real=f'exec {real} "$@"' if real else "exit 1")
+    for name, text in (("nvidia-ctk", FAKE_CTK), ("dockerd", "#!/bin/sh\nexit 1\n"), ("dpkg-query", dpkg_query)):
         (fakebin / name).write_text(text)
         (fakebin / name).chmod(0o755)
     path = f"{fakebin}:{BIN}:/usr/local/bin:/usr/bin:/bin"
     hosts = {n: _host(workdir, n, f, v, m) for n, (f, v, m) in GOOD.items()}
     bad = {n: _host(workdir, n, f, v, m) for n, (f, v, m, _) in BAD.items()}
+    packaged = {}
+    for name, (facts, variables, module, rows) in PACKAGED.items():
+        (workdir / f"{name}.rows").write_text(rows)
+        packaged[name] = {**_host(workdir, name, facts, variables, module),
+                          "fake_dpkg_rows": str(workdir / f"{name}.rows")}
     (workdir / "hosts.yml").write_text(yaml.safe_dump({"all": {"children": {
-        "good": {"hosts": hosts}, "bad": {"hosts": bad}}}}))
+        "good": {"hosts": hosts}, "bad": {"hosts": bad}, "packaged": {"hosts": packaged}}}}))
     (workdir / "play.yml").write_text(yaml.safe_dump([
         {"name": "Configure the GPU support roles under a temporary root", "hosts": "good", "gather_facts": False,
          "tasks": _tasks(again=True)},
-        # check mode: were a check to let a host through, no package task could change this machine
+        {"name": "Read the driver's version from its package", "hosts": "packaged", "gather_facts": False,
+         "environment": {"ANYRACK_FAKE_DPKG_ROWS": "{{ fake_dpkg_rows }}"},
+         "tasks": _tasks(again=False, roles=("nvidia_driver", "fabric_manager"))},
+        # check mode: were a check to let a host through, no package task could change this machine. Last: a
+        # play whose every host fails ends the playbook
         {"name": "Stop at the checks", "hosts": "bad", "gather_facts": False, "check_mode": True,
          "tasks": _tasks(again=False)},
     ], sort_keys=False))
@@ -176,7 +206,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
            "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json", "ANSIBLE_FORKS": "16", "ANSIBLE_NOCOWS": "1",
            "ANSIBLE_LOCAL_TEMP": str(workdir / "tmp"), "ANSIBLE_HOME": str(workdir / "home"),
            "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_PIPELINING": "1", "PATH": path,
-           "ANSIBLE_FAKE_UNUSED": "", "ANSIBLE_FAKE_CTK_LOG": "", "ANYRACK_FAKE_CTK_LOG": str(workdir / "ctk.log")}
+           "ANSIBLE_FAKE_UNUSED": "", "ANSIBLE_FAKE_CTK_LOG": "", "ANYRACK_FAKE_CTK_LOG": str(workdir / "ctk.log"),
+           "ANYRACK_FAKE_DPKG_LOG": str(workdir / "dpkg-query.log")}
     done = subprocess.run([str(PLAYBOOK), "-i", str(workdir / "hosts.yml"), str(workdir / "play.yml")],
                           capture_output=True, text=True, env=env, cwd=workdir, timeout=600)
     assert done.stdout.lstrip().startswith("{"), done.stdout[-4000:] + done.stderr[-4000:]
@@ -234,6 +265,30 @@ def test_fabric_manager_is_named_and_pinned_to_the_driver_per_distribution(runs:
     assert skipped["deb12-pcie"]["msg"] == ("deb12-pcie has no NVSwitch (fabric_manager_nvswitch is false): "
                                             "Fabric Manager is not installed")
     assert skipped["rhel9-hgx"].get("skipped")  # nvswitch from the SKU in the inventory
+
+
+def test_the_driver_version_comes_from_its_installed_package(runs: dict) -> None:
+    """The installed driver package's version wins over the loaded module's (STAND-IN dpkg-query rows); a held
+    package counts, a removed one does not, and the epoch and Debian revision are dropped."""
+    fm_off = "the role did not install Fabric Manager (fabric_manager_install is false)"
+    chosen = {h: tuple(_facts_of(runs, h)[k] for k in ("fabric_manager_driver_found", "fabric_manager_driver_source",
+                                                       "fabric_manager_package_spec",
+                                                       "fabric_manager_not_started_reason"))
+              for h in PACKAGED}
+    assert chosen == {
+        "deb12-pkg": ("550.127.05", "package nvidia-driver", f"{DEB_FM}-550=550.127.05-*",
+                      f"the loaded module is 550.54.15, the installed driver 550.127.05: reboot to load it; {fm_off}"),
+        "ubu24-held": ("580.65.06", "package nvidia-driver-580-open", f"{DEB_FM}=580.65.06-*",
+                       f"the nvidia module is not loaded; {fm_off}"),
+    }
+    assert all(runs["report"]["stats"][h]["failures"] == 0 for h in PACKAGED)
+    # one read-only query, whatever the host (the others' went to the real dpkg-query)
+    calls = set((runs["workdir"] / "dpkg-query.log").read_text().splitlines())
+    assert calls == {"--show --showformat=${db:Status-Abbrev}\\t${Package}\\t${Version}\\n nvidia-driver*"}
+    queried = _results(runs, "fabric_manager : Read the installed driver packages")
+    assert queried["deb12-hgx"]["rc"] == 1 and queried["deb12-hgx"]["changed"] is False  # no NVIDIA package here
+    assert queried["fm-no-driver"]["rc"] == 1  # in check mode too: the query only reads
+    assert queried["rhel9-hgx"].get("skipped")  # the version is given: nothing to read
 
 
 def test_services_that_cannot_start_are_reported_not_failed(runs: dict) -> None:
@@ -323,7 +378,7 @@ def test_nvidia_ctk_runs_only_for_runtimes_on_the_host(runs: dict) -> None:
 
 
 def test_a_second_run_changes_nothing(runs: dict) -> None:
-    tasks = runs["report"]["plays"][0]["tasks"]  # the second play is the bad hosts'
+    tasks = runs["report"]["plays"][0]["tasks"]  # the later plays are other hosts'
     start = next(i for i, t in enumerate(tasks) if t["task"]["name"] == "Run nvidia_driver again")
     again = tasks[start:]
     assert {h for t in again for h, r in t["hosts"].items() if not r.get("skipped")} == set(AGAIN)

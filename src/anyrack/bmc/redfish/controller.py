@@ -89,7 +89,12 @@ class RedfishController(Controller):
         # The host is the system that can be booted; a GPU baseboard system has no Boot property.
         host = next((s for s in systems if "Boot" in s), systems[0])
         self.system_path = host["@odata.id"]
-        self.manager_path = manager_paths[0] if manager_paths else None
+        # The host's own manager: a service may list others first (sushy-tools lists a manager per libvirt
+        # domain, also those its node may not touch; a chassis may carry several BMCs)
+        listed = {p.rstrip("/"): p for p in manager_paths}
+        managed_by = [listed[m["@odata.id"].rstrip("/")] for m in (host.get("Links") or {}).get("ManagedBy") or []
+                      if isinstance(m, dict) and str(m.get("@odata.id", "")).rstrip("/") in listed]
+        self.manager_path = (managed_by or manager_paths or [None])[0]
 
     async def _manager_paths(self, managers_path: str | None) -> list[str]:
         """The managers' paths; the first manager is read too (an inventory needs it), in the same pass."""

@@ -1,8 +1,9 @@
 """The metal lab end to end (tier: lab): `vagrant up` builds the lab and provisions the PXE server with
 the generated inventory; a blank VM behind sushy-tools goes from powered-off to an installed Debian
 reachable over SSH entirely through `anyrack deploy`; the base role and its checks pass on it; a PXE
-server that does not answer fails the deploy naming node and stage; `vagrant destroy -f` leaves
-nothing behind. QEMU runs under TCG here (no usable KVM): each step's time is printed.
+server that does not answer fails the deploy naming node and stage; the same node is deployed again
+through its BMC's virtual media with DHCP stopped; `vagrant destroy -f` leaves nothing behind. QEMU
+runs under TCG here (no usable KVM): each step's time is printed.
 
 The tests share one lab and run in file order (each builds on the one before).
 """
@@ -70,6 +71,13 @@ class Metal:
                                "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", f"anyrack@{address}",
                                command], text=True, capture_output=True, timeout=120)
 
+    def keep_bmc_logs(self) -> None:
+        """The BMCs' logs (sushy-tools' requests and errors) kept beside the step logs: destroy removes them."""
+        logs = ROOT / ".cache" / "metal-lab"
+        logs.mkdir(parents=True, exist_ok=True)
+        for log in (self.state / "bmc").glob("*/*.log"):
+            shutil.copyfile(log, logs / f"bmc-{log.parent.name}-{log.name}")
+
     def machine(self, name: str):  # noqa: ANN201
         return next(m for m in self.plan.machines if m.name == name)
 
@@ -83,6 +91,7 @@ def metal():  # noqa: ANN201
         yield lab
     finally:
         if lab.times.get("destroy") is None:
+            lab.keep_bmc_logs()
             lab.run("destroy", ["vagrant", "destroy", "-f"], 600)
         print("\nmetal lab timings: " + ", ".join(f"{k} {v:.0f} s" for k, v in lab.times.items()))
 
@@ -172,9 +181,49 @@ def test_base_testinfra_on_the_deployed_node(metal: Metal, tmp_path: Path) -> No
     assert host.check_output("lsblk -dno NAME,SIZE /dev/vda").split() == ["vda", "4G"]
 
 
+def test_virtual_media_deploys_the_node_again_without_dhcp(metal: Metal) -> None:
+    """The second path: the node's ISO through sushy-tools' virtual media, with DHCP stopped on the PXE
+    server until the ramdisk has called back (firmware, GRUB, kernel and ramdisk ran with no DHCP, TFTP or
+    iPXE). DHCP comes back then, because the lab box's installed OS takes its own address by DHCP; the disk
+    is written afresh (a marker left on the old OS is gone)."""
+    pxe, node = metal.machine("pxe1").address, metal.machine("metal1").address
+    with urllib.request.urlopen(f"http://{pxe}:8080/media/metal1.iso", timeout=30) as answer:
+        assert answer.read(0x8006)[0x8001:] == b"CD001"  # an ISO 9660 volume, served by the PXE server
+    assert metal.ssh(node, "sudo touch /var/tmp/before-virtual-media").returncode == 0
+    assert metal.ssh(pxe, "sudo systemctl stop dnsmasq").returncode == 0
+    cmd = [str(BIN / "anyrack"), "deploy", str(metal.site), "--limit", "metal1", "--via", "virtual-media",
+           "--media-url", f"http://{pxe}:8080/media/{{node}}.iso", "--ssh-user", "anyrack", "--ssh-key",
+           str(metal.key), "--json"]
+    start, progress = time.monotonic(), []
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=metal.env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        for line in proc.stderr:  # progress, one line per stage
+            progress.append(line)
+            if "metal1: write: ramdisk up" in line:
+                break
+    finally:
+        dhcp_back = metal.ssh(pxe, "sudo systemctl start dnsmasq").returncode == 0
+    err, out = proc.stderr.read(), proc.stdout.read()  # the JSON report (stdout) is small and comes last
+    proc.wait(timeout=60)
+    metal.times["deploy by virtual media"] = time.monotonic() - start
+    stderr = "".join(progress) + err
+    (ROOT / ".cache/metal-lab/deploy-by-virtual-media.log").write_text(f"$ {' '.join(cmd)}\n{out}\n{stderr}")
+    assert dhcp_back and proc.returncode == 0, out[-3000:] + stderr[-3000:]
+    assert "metal1: write: ramdisk up" in "".join(progress)  # reached while DHCP was still stopped
+    result = json.loads(out)["nodes"][0]
+    assert result["ok"] and result["attempts"] == 1
+    assert list(result["stages"]) == ["bmc", "media", "boot-override", "power-on", "media-boot", "write",
+                                      "power-off", "boot-disk", "ssh"]
+    print("metal lab: virtual media stages: " + ", ".join(f"{k} {v:.0f} s" for k, v in result["stages"].items()))
+    assert "metal1: boot-override: virtual CD, once" in stderr
+    assert metal.ssh(node, "hostname").stdout.strip() == "metal1"
+    assert metal.ssh(node, "test -e /var/tmp/before-virtual-media").returncode == 1  # a fresh disk
+
+
 def test_vagrant_destroy_leaves_nothing_behind(metal: Metal) -> None:
     from anyrack.lab.metal import bmcs, virt
 
+    metal.keep_bmc_logs()
     done = metal.run("destroy", ["vagrant", "destroy", "-f"], 600)
     assert done.returncode == 0, done.stdout + done.stderr
     assert virt.domains() == []

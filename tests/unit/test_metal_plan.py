@@ -88,6 +88,7 @@ def test_lab_vars_point_the_pxe_server_at_the_box(tmp_path: Path) -> None:
     assert data["pxe_server_address"] == "10.78.0.2" and data["pxe_server_callback"] == "http://10.78.0.1:8750"
     assert data["pxe_server_image"] == {"name": "debian12", "kernel": str(box.kernel), "initrd": str(box.initrd),
                                         "disk": str(box.disk_gz), "sha256": "ab" * 32}
+    assert data["pxe_server_virtual_media"] is True  # ISOs for `anyrack deploy --via virtual-media`
     assert "base_apt_mirror" not in data  # the box's sources.list points at the lab's apt cache already
 
 

@@ -70,6 +70,8 @@ def _sushy_config(plan: MetalPlan, vm: Machine, uuid: str, base: Path) -> Path:
         "SUSHY_EMULATOR_SSL_CERT": str(pem), "SUSHY_EMULATOR_SSL_KEY": str(pem),
         "SUSHY_EMULATOR_AUTH_FILE": str(htpasswd), "SUSHY_EMULATOR_LIBVIRT_URI": virt.URI,
         "SUSHY_EMULATOR_ALLOWED_INSTANCES": [uuid],
+        # virtual media: the fetched ISO becomes a volume of the lab's pool (where QEMU may read it), not 'default'
+        "SUSHY_EMULATOR_STORAGE_POOL": plan.pool,
     }
     write_atomic(conf, "".join(f"{k} = {v!r}\n" for k, v in lines.items()), mode=0o600)
     return conf

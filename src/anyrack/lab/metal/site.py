@@ -56,6 +56,8 @@ def vars_text(plan: MetalPlan, box: Box, key: Path) -> str:
         "pxe_server_prefix": plan.prefix,
         "pxe_server_http_port": HTTP_PORT,
         "pxe_server_callback": f"http://{plan.gateway}:{CALLBACK_PORT}",
+        # each bare-metal VM's ISO too: `anyrack deploy --via virtual-media` hands its URL to sushy-tools
+        "pxe_server_virtual_media": True,
         "pxe_server_image": {"name": "debian12", "kernel": str(box.kernel), "initrd": str(box.initrd),
                              "disk": str(box.disk_gz), "sha256": box.sha256},
     }

@@ -31,6 +31,33 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             raise pytest.UsageError(f"{item.nodeid}: needs exactly one tier marker of {TIERS}, has {tiers}")
 
 
+# roles run on this machine (unit tier) ------------------------------------------------------------
+@pytest.fixture(scope="session")
+def ansible_play():  # noqa: ANN201
+    """A function that runs ``<workdir>/play.yml`` on ``<workdir>/hosts.yml`` with this repo's ansible.cfg, roles
+    and collections, the modules in ``<workdir>/library``, Ansible's temporary files under the workdir, and the
+    JSON callback; it returns the callback's report (kept as ``<workdir>/report.json`` for a failing test's
+    reader). Skips where ansible-playbook is not installed."""
+    playbook = BIN / "ansible-playbook"
+    if not playbook.is_file():
+        pytest.skip("ansible-playbook is not installed in this environment")
+
+    def play(workdir: Path, *, path: str | None = None, timeout: float = 180, env: dict | None = None) -> dict:
+        full = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_ROLES_PATH": str(ROOT / "roles"),
+                "ANSIBLE_COLLECTIONS_PATH": str(ROOT / "collections"), "ANSIBLE_LIBRARY": str(workdir / "library"),
+                "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json", "ANSIBLE_FORKS": "16", "ANSIBLE_NOCOWS": "1",
+                "ANSIBLE_LOCAL_TEMP": str(workdir / "tmp"), "ANSIBLE_HOME": str(workdir / "home"),
+                "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_PIPELINING": "1",
+                "PATH": path or f"{BIN}:{os.environ.get('PATH', '')}", **(env or {})}
+        done = subprocess.run([str(playbook), "-i", str(workdir / "hosts.yml"), str(workdir / "play.yml")],
+                              capture_output=True, text=True, env=full, cwd=workdir, timeout=timeout)
+        assert done.stdout.lstrip().startswith("{"), done.stdout[-4000:] + done.stderr[-4000:]
+        (workdir / "report.json").write_text(done.stdout)
+        return json.loads(done.stdout)
+
+    return play
+
+
 # the host lab (roles tier) ---------------------------------------------------------------------
 def _why_not() -> str | None:
     from anyrack.lab.hosts import missing_prerequisites

@@ -10,7 +10,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import importlib.util
-import json
 import os
 import shutil
 import subprocess
@@ -23,7 +22,6 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 ROLE = ROOT / "roles" / "pxe_server"
 BIN = Path(sys.executable).parent
-PLAYBOOK = BIN / "ansible-playbook"
 GOLDEN = ROOT / "tests" / "fixtures" / "pxe"
 INIT = ROLE / "files" / "deploy" / "init"
 
@@ -212,27 +210,12 @@ def _tools(workdir: Path) -> tuple[str, list[str]]:
     return f"{BIN}:{system}:{fakes}", faked
 
 
-def _play(workdir: Path, path: str) -> dict:
-    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_ROLES_PATH": str(ROOT / "roles"),
-           "ANSIBLE_COLLECTIONS_PATH": str(ROOT / "collections"), "ANSIBLE_LIBRARY": str(workdir / "library"),
-           "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json", "ANSIBLE_FORKS": "16", "ANSIBLE_NOCOWS": "1",
-           "ANSIBLE_LOCAL_TEMP": str(workdir / "tmp"), "ANSIBLE_HOME": str(workdir / "home"),
-           "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_PIPELINING": "1", "PATH": path}
-    done = subprocess.run([str(PLAYBOOK), "-i", str(workdir / "hosts.yml"), str(workdir / "play.yml")],
-                          capture_output=True, text=True, env=env, cwd=workdir, timeout=180)
-    assert done.stdout.lstrip().startswith("{"), done.stdout[-4000:] + done.stderr[-4000:]
-    (workdir / "report.json").write_text(done.stdout)  # kept for a failing test's reader
-    return json.loads(done.stdout)
-
-
 def _tasks(report: dict) -> list[dict]:
     return [t for p in report["plays"] for t in p["tasks"]]
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    if not PLAYBOOK.is_file():
-        pytest.skip("ansible-playbook is not installed in this environment")
+def runs(tmp_path_factory: pytest.TempPathFactory, ansible_play) -> dict:  # noqa: ANN001
     workdir = tmp_path_factory.mktemp("pxe_server")
     shutil.copytree(Path(__file__).resolve().parents[1] / "fixtures/ansible/library", workdir / "library")
     path, faked = _tools(workdir)
@@ -271,7 +254,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
              "when": f"inventory_hostname in {AGAIN!r}"},
         ],
     }], sort_keys=False))
-    return {"workdir": workdir, "report": _play(workdir, path), "faked": faked}
+    return {"workdir": workdir, "report": ansible_play(workdir, path=path), "faked": faked}
 
 
 def _root(runs: dict, host: str) -> Path:

@@ -14,10 +14,7 @@ packages; for every other host it hands over to the real dpkg-query (which finds
 from __future__ import annotations
 
 import importlib.util
-import json
-import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -26,7 +23,6 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[3]
 BIN = Path(sys.executable).parent
-PLAYBOOK = BIN / "ansible-playbook"
 ROLES = ("fabric_manager", "dcgm", "nvidia_container_toolkit")
 ROOTS = ("nvidia_driver_root", "dcgm_root", "nvidia_container_toolkit_root")
 OFF = {"nvidia_driver_install": False, "fabric_manager_install": False, "dcgm_install": False,
@@ -168,9 +164,7 @@ def _tasks(again: bool, roles: tuple[str, ...] = ("nvidia_driver", *ROLES)) -> l
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    if not PLAYBOOK.is_file():
-        pytest.skip("ansible-playbook is not installed in this environment")
+def runs(tmp_path_factory: pytest.TempPathFactory, ansible_play) -> dict:  # noqa: ANN001
     workdir = tmp_path_factory.mktemp("gpu_support_roles")
     shutil.copytree(Path(__file__).resolve().parents[2] / "fixtures/ansible/library", workdir / "library")
     fakebin = workdir / "bin"
@@ -201,17 +195,10 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
         {"name": "Stop at the checks", "hosts": "bad", "gather_facts": False, "check_mode": True,
          "tasks": _tasks(again=False)},
     ], sort_keys=False))
-    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_ROLES_PATH": str(ROOT / "roles"),
-           "ANSIBLE_COLLECTIONS_PATH": str(ROOT / "collections"), "ANSIBLE_LIBRARY": str(workdir / "library"),
-           "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json", "ANSIBLE_FORKS": "16", "ANSIBLE_NOCOWS": "1",
-           "ANSIBLE_LOCAL_TEMP": str(workdir / "tmp"), "ANSIBLE_HOME": str(workdir / "home"),
-           "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_PIPELINING": "1", "PATH": path,
-           "ANSIBLE_FAKE_UNUSED": "", "ANSIBLE_FAKE_CTK_LOG": "", "ANYRACK_FAKE_CTK_LOG": str(workdir / "ctk.log"),
-           "ANYRACK_FAKE_DPKG_LOG": str(workdir / "dpkg-query.log")}
-    done = subprocess.run([str(PLAYBOOK), "-i", str(workdir / "hosts.yml"), str(workdir / "play.yml")],
-                          capture_output=True, text=True, env=env, cwd=workdir, timeout=600)
-    assert done.stdout.lstrip().startswith("{"), done.stdout[-4000:] + done.stderr[-4000:]
-    return {"workdir": workdir, "report": json.loads(done.stdout), "path": path}
+    report = ansible_play(workdir, path=path, timeout=600, env={
+        "ANSIBLE_FAKE_UNUSED": "", "ANSIBLE_FAKE_CTK_LOG": "", "ANYRACK_FAKE_CTK_LOG": str(workdir / "ctk.log"),
+        "ANYRACK_FAKE_DPKG_LOG": str(workdir / "dpkg-query.log")})
+    return {"workdir": workdir, "report": report, "path": path}
 
 
 def _results(runs: dict, task: str) -> dict[str, dict]:

@@ -8,10 +8,7 @@ must stop the role at its asserts; running the roles again must change nothing."
 from __future__ import annotations
 
 import importlib.util
-import json
-import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -19,8 +16,6 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[3]
-BIN = Path(sys.executable).parent
-PLAYBOOK = BIN / "ansible-playbook"
 ROLES = ("nvidia_driver", "cuda_toolkit")
 NVIDIA = "https://developer.download.nvidia.com/compute/cuda/repos"
 MIRROR = "http://mirror.site.example/cuda"
@@ -164,19 +159,6 @@ def _files(root: Path) -> dict[str, str]:
     return {str(p.relative_to(root)): p.read_text() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def _play(workdir: Path, hosts: dict[str, tuple[dict, dict]]) -> dict:
-    """Run both roles on ``hosts`` (local connection, faked facts) and return the JSON callback's report."""
-    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_ROLES_PATH": str(ROOT / "roles"),
-           "ANSIBLE_COLLECTIONS_PATH": str(ROOT / "collections"), "ANSIBLE_LIBRARY": str(workdir / "library"),
-           "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json", "ANSIBLE_FORKS": "16", "ANSIBLE_NOCOWS": "1",
-           "ANSIBLE_LOCAL_TEMP": str(workdir / "tmp"), "ANSIBLE_HOME": str(workdir / "home"),
-           "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_PIPELINING": "1", "PATH": f"{BIN}:{os.environ.get('PATH', '')}"}
-    done = subprocess.run([str(PLAYBOOK), "-i", str(workdir / "hosts.yml"), str(workdir / "play.yml")],
-                          capture_output=True, text=True, env=env, cwd=workdir, timeout=120)
-    assert done.stdout.lstrip().startswith("{"), done.stdout[-4000:] + done.stderr[-4000:]
-    return json.loads(done.stdout)
-
-
 def _results(report: dict, task: str) -> dict[str, dict]:
     """host -> result of the task named ``task`` (the last run of it)."""
     found: dict[str, dict] = {}
@@ -188,9 +170,7 @@ def _results(report: dict, task: str) -> dict[str, dict]:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    if not PLAYBOOK.is_file():
-        pytest.skip("ansible-playbook is not installed in this environment")
+def runs(tmp_path_factory: pytest.TempPathFactory, ansible_play) -> dict:  # noqa: ANN001
     workdir = tmp_path_factory.mktemp("nvidia_roles")
     shutil.copytree(Path(__file__).resolve().parents[2] / "fixtures/ansible/library", workdir / "library")
     hosts = {}
@@ -217,7 +197,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
              "when": f"inventory_hostname in {AGAIN!r}"},
         ],
     }], sort_keys=False))
-    return {"workdir": workdir, "first": _play(workdir, hosts)}
+    return {"workdir": workdir, "first": ansible_play(workdir, timeout=120)}
 
 
 @pytest.mark.parametrize("host", sorted(EXPECTED))

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from anyrack.errors import AnyrackError
 from anyrack.lab.hostimage import LAB_USER, MIRROR, SUITE, build_image
-from anyrack.lab.hostservices import ACNG_PORT, apt_cache_url, start_apt_cache, start_bmcs, wait_bmcs
+from anyrack.lab.hostservices import ACNG_PORT, LabNetwork, start_apt_cache, start_bmcs, wait_bmcs
 from anyrack.lab.hostsite import BMC_PORT_BASE, lab_vars, site_text
 
 BRIDGE = "anyrack0"
@@ -49,7 +49,7 @@ class Host:
 
 
 @dataclass
-class LabState:
+class LabState(LabNetwork):
     """Everything ``up`` created, so ``down`` can remove it."""
 
     state_dir: str
@@ -61,14 +61,6 @@ class LabState:
     bmc_pid: int = 0
     bridge_created: bool = False
     site_file: str = ""
-
-    @property
-    def gateway(self) -> str:
-        return str(next(ipaddress.ip_network(self.cidr).hosts()))
-
-    @property
-    def apt_url(self) -> str:
-        return apt_cache_url(self.gateway)
 
 
 def default_state_dir() -> Path:

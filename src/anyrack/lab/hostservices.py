@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import shutil
 import subprocess
@@ -41,6 +42,22 @@ def pid_running(pid: int) -> bool:
 def apt_cache_url(address: str) -> str:
     """The apt cache as the lab's machines reach it (their sources.list, the playbooks' mirrors)."""
     return f"http://{address}:{ACNG_PORT}"
+
+
+class LabNetwork:
+    """A lab's network as its machines see it: this host is its first address (their gateway) and serves the
+    apt cache there. Mixed into the host lab's state and the metal lab's plan, which both carry ``cidr``."""
+
+    cidr: str
+
+    @property
+    def gateway(self) -> str:
+        return str(next(ipaddress.ip_network(self.cidr).hosts()))
+
+    @property
+    def apt_url(self) -> str:
+        """The lab's apt cache as the machines reach it (their only way to Debian where there is no NAT)."""
+        return apt_cache_url(self.gateway)
 
 
 def start_apt_cache(base: Path, address: str, mirror: str, cache: Path) -> subprocess.Popen[bytes]:

@@ -19,7 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from anyrack.errors import InputError
-from anyrack.lab.hostservices import apt_cache_url
+from anyrack.lab.hostservices import LabNetwork, apt_cache_url
 from anyrack.lab.metal.box import box_key
 
 NETWORK = "anyrack-prov"
@@ -80,7 +80,7 @@ class Machine:
 
 
 @dataclass
-class MetalPlan:
+class MetalPlan(LabNetwork):
     accel: str
     accel_reason: str
     box: str
@@ -99,15 +99,6 @@ class MetalPlan:
     pool: str = POOL
     pool_dir: str = ""
     machines: list[Machine] = field(default_factory=list)
-
-    @property
-    def gateway(self) -> str:
-        return str(next(ipaddress.ip_network(self.cidr).hosts()))
-
-    @property
-    def apt_url(self) -> str:
-        """The lab's apt cache as the VMs reach it (their only way to Debian: no NAT)."""
-        return apt_cache_url(self.gateway)
 
     @property
     def prefix(self) -> int:

@@ -73,7 +73,8 @@ def category(message: str) -> str:
 
 def crawl(entry: BmcEntry, logdir: Path, mockup: Path | None = None) -> tuple[list[str], int]:
     """Run the validator over one BMC (session auth, schemas offline); its failures and resource count."""
-    command = [*validator(), "--rhost", entry.url, "--user", entry.username, "--password", entry.password,
+    # --opt=value: a generated password may begin with "-", which argparse would take for an option
+    command = [*validator(), "--rhost", entry.url, f"--user={entry.username}", f"--password={entry.password}",
                "--authtype", "Session", "--schema_directory", str(SCHEMAS), "--skipschema", "--logdir", str(logdir)]
     if mockup is not None:
         command += ["--mockup", str(mockup)]

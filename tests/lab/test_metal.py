@@ -6,6 +6,11 @@ through its BMC's virtual media with DHCP stopped; `vagrant destroy -f` leaves n
 runs under TCG here (no usable KVM): each step's time is printed.
 
 The tests share one lab and run in file order (each builds on the one before).
+
+The tier starts cold, as on a new user's machine: its own empty cache directory (``XDG_CACHE_HOME``), so the
+box, the lab's SSH key and the apt cache are made from nothing while ``vagrant up`` brings both machines
+up in parallel (the race a warm cache hides). ``ANYRACK_LAB_WARM=1`` keeps the user's cache instead, for
+quicker runs by hand. The box this run added to Vagrant is removed again at the end.
 """
 
 from __future__ import annotations
@@ -52,14 +57,21 @@ class Metal:
         self.env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "VAGRANT_CHECKPOINT_DISABLE": "1",
                     "VAGRANT_DEFAULT_PROVIDER": "libvirt", "ANYRACK": str(BIN / "anyrack")}
         self.times: dict[str, float] = {}
+        self.cold = False
 
     def run(self, step: str, cmd: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
         start = time.monotonic()
-        done = subprocess.run(cmd, cwd=ROOT, env=self.env, text=True, capture_output=True, timeout=timeout)
-        self.times[step] = time.monotonic() - start
         logs = ROOT / ".cache" / "metal-lab"  # kept for CI's artifacts and for reading a failure whole
         logs.mkdir(parents=True, exist_ok=True)
-        (logs / f"{step.replace(' ', '-')}.log").write_text(f"$ {' '.join(cmd)}\n{done.stdout}\n{done.stderr}")
+        log = logs / f"{step.replace(' ', '-')}.log"
+        try:
+            done = subprocess.run(cmd, cwd=ROOT, env=self.env, text=True, capture_output=True, timeout=timeout)
+        except subprocess.TimeoutExpired as err:  # what it had said so far, to see where it stood
+            said = [x.decode(errors="replace") if isinstance(x, bytes) else (x or "") for x in (err.stdout, err.stderr)]
+            log.write_text(f"$ {' '.join(cmd)}\n(timed out after {timeout:.0f} s)\n{said[0]}\n{said[1]}")
+            pytest.fail(f"{step}: timed out after {timeout:.0f} s; last output:\n{said[0][-3000:]}\n{said[1][-1000:]}")
+        self.times[step] = time.monotonic() - start
+        log.write_text(f"$ {' '.join(cmd)}\n{done.stdout}\n{done.stderr}")
         print(f"\nmetal lab: {step}: {self.times[step]:.0f} s (rc {done.returncode})")
         return done
 
@@ -83,16 +95,34 @@ class Metal:
 
 
 @pytest.fixture(scope="module")
-def metal():  # noqa: ANN201
+def cold_cache():  # noqa: ANN201
+    """An empty XDG cache for this module (see the module's docstring), removed afterwards."""
+    if os.environ.get("ANYRACK_LAB_WARM") == "1":
+        yield None
+        return
+    cache = ROOT / ".cache" / "metal-lab-xdg-cache"
+    shutil.rmtree(cache, ignore_errors=True)
+    cache.mkdir(parents=True)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(cache))
+        yield cache
+    shutil.rmtree(cache, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def metal(cold_cache):  # noqa: ANN001, ANN201
     if (reason := _why_not()) is not None:
         pytest.skip(reason)
     lab = Metal()
+    lab.cold = cold_cache is not None
     try:
         yield lab
     finally:
         if lab.times.get("destroy") is None:
             lab.keep_bmc_logs()
             lab.run("destroy", ["vagrant", "destroy", "-f"], 600)
+        if cold_cache is not None:  # this run's box (named by its fresh key) is of no use to a later run
+            lab.run("box remove", ["vagrant", "box", "remove", "--force", "--all", lab.plan.box], 300)
         print("\nmetal lab timings: " + ", ".join(f"{k} {v:.0f} s" for k, v in lab.times.items()))
 
 
@@ -101,6 +131,9 @@ def test_vagrant_up_builds_the_lab_and_provisions_the_pxe_server(metal: Metal) -
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     out = done.stdout
     assert "QEMU TCG" in out or "KVM" in out  # the accelerator is said
+    if metal.cold:  # both machines' triggers ran on an empty cache: exactly one built the box, the other reused it
+        assert out.count("box: mmdebstrap") == 1 and out.count("box: built in") == 1, out[-6000:]
+        assert "box: cached" in out
     assert "PLAY RECAP" in out and "pxe1" in out.split("PLAY RECAP", 1)[1]
     recap = out.split("PLAY RECAP", 1)[1].splitlines()[1]
     assert "failed=0" in recap and "unreachable=0" in recap, recap

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from anyrack.errors import AnyrackError
 from anyrack.lab.hostimage import LAB_USER, MIRROR, SUITE
+from anyrack.lockfile import exclusive
 
 FORMAT = "v2"
 PACKAGES = ("systemd", "systemd-sysv", "dbus", "udev", "kmod", "openssh-server", "python3", "sudo",
@@ -221,6 +222,12 @@ def build(cache_dir: Path, pubkey: str, progress: Progress = print, *, mirror: s
     if missing := missing_prerequisites():
         raise BoxError(what="prerequisites", detail="; ".join(missing))
     box = Box(cache_dir / f"debian-{SUITE}-{box_key(pubkey, apt_url=apt_url)}")
+    # two labs (or two triggers of one) may share the cache: one builds, the other waits and reuses it
+    with exclusive(cache_dir / ".build.lock", what="metal lab box build", progress=progress):
+        return _build(box, cache_dir, pubkey, progress, mirror=mirror, apt_url=apt_url)
+
+
+def _build(box: Box, cache_dir: Path, pubkey: str, progress: Progress, *, mirror: str, apt_url: str) -> Box:
     if (box.dir / ".complete").exists():
         progress(f"box: cached {box.dir}")
         return box

@@ -21,6 +21,7 @@ from anyrack.lab.hostservices import pid_running, start_apt_cache
 from anyrack.lab.metal import bmcs, box, virt
 from anyrack.lab.metal.plan import MetalPlan, cache_dir, lab_key
 from anyrack.lab.metal.site import SITE, VARS, site_text, vars_text
+from anyrack.lockfile import exclusive
 
 Progress = Callable[[str], None]
 
@@ -47,7 +48,17 @@ def _apt_cache(plan: MetalPlan, progress: Progress) -> None:
 
 
 def prepare(plan: MetalPlan, progress: Progress = print) -> Path:
-    """Everything the VMs need before Vagrant creates them; returns the lab's site file."""
+    """Everything the VMs need before Vagrant creates them; returns the lab's site file.
+
+    ``vagrant up`` brings the machines up in parallel and runs its ``before :up`` trigger once per
+    machine: the second run waits for the first (a lock in the state directory) and then finds
+    everything in place, instead of building the same box into the same directory at the same time.
+    """
+    with exclusive(Path(plan.state_dir) / "prepare.lock", what="metal lab prepare", progress=progress):
+        return _prepare(plan, progress)
+
+
+def _prepare(plan: MetalPlan, progress: Progress) -> Path:
     if missing := virt.missing_prerequisites() + box.missing_prerequisites():
         raise virt.VirtError(what="prerequisites", detail="; ".join(missing))
     state = Path(plan.state_dir)
@@ -83,7 +94,12 @@ async def _power_off(plan: MetalPlan, names: list[str], progress: Progress) -> N
 
 
 def after_up(plan: MetalPlan, progress: Progress = print) -> None:
-    """Start the BMCs of new domains; power the bare-metal ones off through them."""
+    """Start the BMCs of new domains; power the bare-metal ones off through them (one trigger at a time)."""
+    with exclusive(Path(plan.state_dir) / "prepare.lock", what="metal lab after-up", progress=progress):
+        _after_up(plan, progress)
+
+
+def _after_up(plan: MetalPlan, progress: Progress) -> None:
     bmcs.start(plan, progress)
     existing = set(virt.domains())
     aio.run(_power_off(plan, [m.name for m in plan.metal() if virt.domain(m.name) in existing], progress))

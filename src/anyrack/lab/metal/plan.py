@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from anyrack.errors import InputError
 from anyrack.lab.hostservices import LabNetwork, apt_cache_url
 from anyrack.lab.metal.box import box_key
+from anyrack.lockfile import exclusive
 
 NETWORK = "anyrack-prov"
 MGMT_NETWORK = "anyrack-mgmt"
@@ -131,10 +132,13 @@ def cache_dir() -> Path:
 def lab_key(cache: Path) -> Path:
     """The lab's SSH key, made once: baked into the box, so it lives beside the box cache."""
     key = cache / "id_ed25519"
-    if not key.exists():
-        key.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "anyrack-metal", "-f", str(key)],
-                       check=True)
+    if key.with_suffix(".pub").exists():
+        return key
+    with exclusive(cache / ".key.lock", what="metal lab SSH key"):  # Vagrant may ask from two processes
+        if not key.with_suffix(".pub").exists():
+            key.unlink(missing_ok=True)  # a half-made pair (killed between the two files) is made again
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "anyrack-metal", "-f", str(key)],
+                           check=True)
     return key
 
 

@@ -12,8 +12,10 @@ import json
 import multiprocessing
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -251,3 +253,22 @@ def test_provision_redacts_a_declared_secret_whatever_its_variable_name(tmp_path
     run = next((tmp_path / ".anyrack/runs").iterdir())
     assert json.loads((run / "command").read_text())["env"]["IDRAC_PASS"] == "<redacted by anyrack>"
     assert "bmc password <redacted by anyrack>" in (run / "stdout").read_text()  # the task ran and was scrubbed
+
+
+# --- Ctrl-C while the command is still starting up -----------------------------------------------------------
+
+@pytest.mark.parametrize("library", ["_yaml", "pydantic_core"])
+def test_ctrl_c_during_start_up_prints_one_line(library: str, tmp_path: Path) -> None:
+    """SIGINT while the CLI is still importing (the moment a native library of its imports is mapped), and the
+    site is a large one, so the command cannot have finished: one line, exit 130, no traceback."""
+    site = big_site(tmp_path / "site.yaml", 1000)
+    proc = subprocess.Popen([str(ANYRACK), "site", "validate", str(site)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    maps = Path(f"/proc/{proc.pid}/maps")
+    deadline = time.monotonic() + DEADLINE_S
+    while library not in maps.read_text() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=DEADLINE_S)
+    assert proc.returncode == 130, (proc.returncode, stdout, stderr)
+    assert stderr == "anyrack: interrupted by SIGINT\n", stderr

@@ -8,7 +8,7 @@ Two nets, both applied to every event before it is printed or written:
   the ``fatal: [host]`` line is replaced by one line saying it was hidden.
 * **Known secrets.** The values of environment variables named like ``*PASSWORD*``, ``*SECRET*``,
   ``*TOKEN*`` (:data:`SECRET_NAME`), the value of every secret the site file declares
-  (:func:`declared_values`: ``{env: IDRAC_PASS}`` counts whatever the variable is called) and, in
+  (:func:`declared_values`: ``{env: BMC_PASS}`` counts whatever the variable is called) and, in
   ``-e @FILE`` vars files, the values under keys named so, are replaced by :data:`REDACTED` wherever
   they appear in an event.
 """

@@ -1,13 +1,15 @@
 """Read a YAML (or JSON) file into plain data plus the line of every key.
 
-Operators' files are read defensively: a missing file, a directory, a huge file, bytes that are not
-UTF-8, tabs, duplicate keys, several documents and alias bombs each become one located
+Operators' files are read defensively: a missing file, a directory, a FIFO or device, a huge file, bytes
+that are not UTF-8, tabs, duplicate keys, several documents and alias bombs each become one located
 :class:`~anyrack.errors.Problem`, never a traceback or a hang. Later validation steps ask
 :meth:`Document.line_of` for the line of any key path, so every error can cite ``file:line: key``.
 """
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,24 +84,57 @@ def _fail(name: str, message: str, line: int = 0, key: str = "") -> InvalidInput
     return InvalidInput([Problem(name, line, key, message)])
 
 
-def read_text(path: Path, name: str | None = None, max_bytes: int = MAX_BYTES) -> str:
-    """The UTF-8 text of ``path``; every way this can go wrong is one located problem."""
+def _kind(mode: int) -> str:
+    for test, what in ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return what
+    return "not a regular file"
+
+
+def read_bytes(path: Path, name: str | None = None, max_bytes: int = MAX_BYTES) -> bytes:
+    """The bytes of the regular file ``path``, at most ``max_bytes``; anything else is one located problem.
+
+    The file is opened without blocking and checked on the open descriptor before a byte is read: a
+    FIFO, a device (``/dev/zero``), a socket or a directory is refused, never waited on or read forever.
+    """
     name = name or str(path)
     try:
-        if path.is_dir():
-            raise _fail(name, "is a directory, not a file")
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise _fail(name, f"file is {size / 2**20:.1f} MiB; the limit is {max_bytes // 2**20} MiB")
-        raw = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         raise _fail(name, "no such file") from None
     except PermissionError:
         raise _fail(name, "permission denied") from None
+    except IsADirectoryError:
+        raise _fail(name, "is a directory, not a file") from None
     except OSError as err:
         raise _fail(name, f"cannot read: {err.strerror or err}") from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise _fail(name, "is a directory, not a file")
+        if not stat.S_ISREG(info.st_mode):
+            raise _fail(name, f"is {_kind(info.st_mode)}; give a regular file")
+        if info.st_size > max_bytes:
+            raise _fail(name, f"file is {info.st_size / 2**20:.1f} MiB; the limit is {max_bytes // 2**20} MiB")
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb") as handle:
+            fd = -1
+            raw = handle.read(max_bytes + 1)
+    except OSError as err:
+        raise _fail(name, f"cannot read: {err.strerror or err}") from None
+    finally:
+        if fd >= 0:
+            os.close(fd)
     if len(raw) > max_bytes:  # grew between stat and read
         raise _fail(name, f"file is larger than the {max_bytes // 2**20} MiB limit")
+    return raw
+
+
+def read_text(path: Path, name: str | None = None, max_bytes: int = MAX_BYTES) -> str:
+    """The UTF-8 text of ``path``; every way this can go wrong is one located problem."""
+    name = name or str(path)
+    raw = read_bytes(path, name, max_bytes)
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:

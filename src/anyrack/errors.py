@@ -59,6 +59,25 @@ class OutputError(AnyrackError):
     template = "{path}: cannot write: {reason}"
 
 
+class OutputBusy(AnyrackError):
+    """Another anyrack run holds the output directory's lock. Exit code 75 (EX_TEMPFAIL: try again)."""
+
+    template = "{path}: busy: another anyrack run is writing this directory (waited {waited} s); try again"
+    exit_code = 75
+
+
+class Interrupted(AnyrackError):
+    """The run was stopped by a signal; it cleaned up first. Exit code 128 + the signal's number."""
+
+    template = "{what}: interrupted by {signal}; {detail}"
+
+    def __init__(self, signum: int, **fields: object) -> None:
+        import signal
+
+        super().__init__(signal=signal.Signals(signum).name, **fields)
+        self.exit_code = 128 + signum
+
+
 class Unsupported(AnyrackError):
     """The transport or BMC cannot do this verb."""
 

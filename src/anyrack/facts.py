@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from anyrack import document
 from anyrack.errors import InvalidInput, Problem
@@ -20,6 +22,21 @@ from anyrack.site.model import HostName, Mac, Model
 from anyrack.validation import validate
 
 SCHEMA = "anyrack.facts/v1"
+
+
+def _timestamp(value: str) -> str:
+    """An ISO 8601 date and time with its UTC offset (``2026-12-07T19:14:14Z``); kept as written."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None or not _STAMP.fullmatch(value):
+        raise ValueError(f"{value[:40]!r} is not a timestamp such as 2026-12-07T19:14:14Z (date, time and zone)")
+    return value
+
+
+_STAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})")
+Timestamp = Annotated[str, AfterValidator(_timestamp)]
 
 
 class BmcFacts(Model):
@@ -58,7 +75,7 @@ class NodeFacts(Model):
 
     schema_: Literal["anyrack.facts/v1"] = Field(alias="schema")
     node: HostName
-    collected_at: str
+    collected_at: Timestamp
     bmc: BmcFacts = Field(default_factory=BmcFacts)
     system: SystemFacts = Field(default_factory=SystemFacts)
     gpus: list[GpuFacts] = Field(default_factory=list)

@@ -24,7 +24,7 @@ def test_failed_replace_keeps_old_content(tmp_path: Path, monkeypatch: pytest.Mo
     path = tmp_path / "hosts.yml"
     path.write_text("old\n")
 
-    def broken(src: str, dst: str) -> None:
+    def broken(src: str, dst: str, **_: object) -> None:
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(filetree.os, "replace", broken)
@@ -54,11 +54,11 @@ def test_sync_failure_part_way_leaves_whole_files_and_no_temporaries(tmp_path: P
     sync_tree(root, {"a.yml": "a1", "b.yml": "b1", "c.yml": "c1"})
     real_replace, calls = os.replace, []
 
-    def flaky(src: str, dst: str) -> None:
+    def flaky(src: str, dst: str, **fds: int) -> None:
         calls.append(dst)
         if len(calls) == 2:
             raise OSError(5, "Input/output error")
-        real_replace(src, dst)
+        real_replace(src, dst, **fds)
 
     monkeypatch.setattr(filetree.os, "replace", flaky)
     with pytest.raises(OutputError, match="b.yml: cannot write: Input/output error"):

@@ -3,27 +3,33 @@
 One event loop and one connection pool serve all BMCs; a global limit bounds open work, and each
 BMC gets at most its profile's small request limit (sessions are scarce). A BMC that fails is
 reported with its cause and does not stop the others; its old facts file, if any, is left as it
-was. Facts files are written atomically, so a crash never leaves half a file.
+was. Facts files are written atomically, so a crash never leaves half a file; a journal of the run
+(:mod:`anyrack.bmc.journal`) says which nodes a crashed or interrupted run never finished.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
 
 from anyrack.bmc import connect
-from anyrack.errors import AnyrackError
-from anyrack.filetree import write_atomic
+from anyrack.bmc.journal import Journal
+from anyrack.errors import AnyrackError, Interrupted
+from anyrack.filetree import locked, write_atomic
 from anyrack.secrets import resolve
 from anyrack.site.model import Node, Site
 
 REPORT = ".discovery-report.json"
+CLEANUP_S = 10.0
+"""After a signal: how long cancelled BMCs get to delete their sessions before the run exits anyway."""
 
 
 @dataclass
@@ -91,11 +97,39 @@ def _requests(controller: object) -> int:
 
 async def discover(site: Site, out: Path, *, nodes: list[str] | None = None, ca_file: str | None = None,
                    concurrency: int = 256, timeout: float = 30.0, retries: int = 3,
-                   on_progress: Callable[[Progress, Outcome], None] | None = None) -> DiscoveryResult:
-    """Discover ``nodes`` (default: all) of ``site`` into ``out``; returns one outcome per node."""
+                   on_progress: Callable[[Progress, Outcome], None] | None = None,
+                   grace_s: float = CLEANUP_S) -> DiscoveryResult:
+    """Discover ``nodes`` (default: all) of ``site`` into ``out``; returns one outcome per node.
+
+    ``out`` is locked for the run (a second run into it fails as busy). SIGINT or SIGTERM cancels every
+    BMC's work; each cancelled BMC still deletes the session it opened (all of them within ``grace_s``),
+    and :class:`~anyrack.errors.Interrupted` is raised. The journal lets ``--retry-failed`` pick up what an
+    interrupted or killed run never finished.
+
+    Raises:
+        Interrupted: a signal stopped the run (after the cleanup).
+        OutputBusy: another discovery is writing ``out``.
+    """
     chosen = [n for n in site.nodes if nodes is None or n.name in nodes]
     passwords = resolve_passwords(site, chosen)
-    out.mkdir(parents=True, exist_ok=True)
+    with locked(out, wait_s=0):
+        journal = Journal(out, [n.name for n in chosen])
+        try:
+            result = await _discover(site, out, chosen, passwords, journal, ca_file=ca_file,
+                                     concurrency=concurrency, timeout=timeout, retries=retries,
+                                     on_progress=on_progress, grace_s=grace_s)
+        finally:
+            journal.close()
+        report = {"seconds": round(result.seconds, 2), "nodes": len(result.outcomes),
+                  "failed": {o.node: o.cause for o in result.failed}}
+        write_atomic(out / REPORT, json.dumps(report, indent=2, sort_keys=True) + "\n")
+        journal.finish()
+    return result
+
+
+async def _discover(site: Site, out: Path, chosen: list[Node], passwords: dict[str, str], journal: Journal, *,
+                    ca_file: str | None, concurrency: int, timeout: float, retries: int,
+                    on_progress: Callable[[Progress, Outcome], None] | None, grace_s: float) -> DiscoveryResult:
     progress = Progress(len(chosen))
     limit = asyncio.Semaphore(concurrency)
     # No pool-wide or per-host cap: ``limit`` bounds the BMCs worked on, each BMC's profile its requests
@@ -104,27 +138,80 @@ async def discover(site: Site, out: Path, *, nodes: list[str] | None = None, ca_
     connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300)
     async with aiohttp.ClientSession(connector=connector) as http:
 
+        settled = asyncio.Event()  # every node finished, or a signal came
+        remaining = len(chosen)
+
         async def one(node: Node) -> Outcome:
-            async with limit:
-                outcome = await discover_node(node, site, out, http, password=passwords[site.credential_of(node)[0]],
-                                              ca_file=ca_file, timeout=timeout, retries=retries)
+            nonlocal remaining
+            try:
+                async with limit:
+                    outcome = await discover_node(node, site, out, http,
+                                                  password=passwords[site.credential_of(node)[0]],
+                                                  ca_file=ca_file, timeout=timeout, retries=retries)
+            finally:
+                remaining -= 1
+                if not remaining:
+                    settled.set()
+            journal.record(outcome)
             progress.done += 1
             progress.failed += not outcome.ok
             if on_progress:
                 on_progress(progress, outcome)
             return outcome
 
-        outcomes = list(await asyncio.gather(*(one(n) for n in chosen)))
-    result = DiscoveryResult(outcomes, progress.elapsed)
-    report = {"seconds": round(result.seconds, 2), "nodes": len(outcomes), "failed": {o.node: o.cause for o in
-                                                                                      result.failed}}
-    write_atomic(out / REPORT, json.dumps(report, indent=2, sort_keys=True) + "\n")
-    return result
+        tasks = [asyncio.ensure_future(one(n)) for n in chosen]
+        if not tasks:
+            settled.set()
+        with _signals_cancel(tasks, settled) as caught:
+            await settled.wait()
+            if caught:
+                # Cancelled BMCs are deleting their sessions now: wait for that, boundedly, then stop the rest.
+                await asyncio.wait(tasks, timeout=grace_s)
+                for task in tasks:
+                    task.cancel()
+                await asyncio.wait(tasks, timeout=1.0)
+        if caught:
+            finished = sum(1 for t in tasks if t.done() and not t.cancelled() and t.exception() is None)
+            raise Interrupted(caught[0], what="discover",
+                              detail=f"{finished} of {len(tasks)} nodes finished, their sessions closed; "
+                                     "rerun with --retry-failed for the rest")
+    return DiscoveryResult([t.result() for t in tasks], progress.elapsed)
+
+
+@contextmanager
+def _signals_cancel(tasks: list[asyncio.Future], settled: asyncio.Event) -> Iterator[list[int]]:
+    """While inside, SIGINT and SIGTERM cancel ``tasks`` and set ``settled``; yields the signals caught."""
+    loop = asyncio.get_running_loop()
+    caught: list[int] = []
+
+    def on_signal(signum: int) -> None:
+        caught.append(signum)
+        settled.set()
+        for task in tasks:
+            task.cancel()
+
+    installed = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        previous = signal.getsignal(signum)
+        try:
+            loop.add_signal_handler(signum, on_signal, signum)
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread: signals stay as they are
+            continue
+        installed.append((signum, previous))
+    try:
+        yield caught
+    finally:
+        for signum, previous in installed:
+            loop.remove_signal_handler(signum)
+            signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
 
 
 def failed_last_time(out: Path) -> list[str]:
-    """Nodes that failed in the last run into ``out`` (for ``--retry-failed``)."""
+    """Nodes to retry from the last run into ``out``: those that failed, and, if that run was interrupted or
+    killed before it finished (its journal is still there), those it never finished."""
+    unfinished = Journal.unfinished(out)
     try:
-        return sorted(json.loads((out / REPORT).read_text()).get("failed", {}))
-    except (OSError, ValueError):
-        return []
+        failed = set(json.loads((out / REPORT).read_text()).get("failed", {}))
+    except (OSError, ValueError, AttributeError):
+        failed = set()
+    return sorted(unfinished if unfinished is not None else failed)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from anyrack import aio
+from anyrack.cli.params import PEM_FILE, count, seconds
 from anyrack.errors import InputError
 from anyrack.site import load_site
 
@@ -21,6 +22,8 @@ if TYPE_CHECKING:  # the BMC stack (aiohttp, TLS) loads only when a bmc command 
     from anyrack.bmc.discover import Outcome, Progress
 
 _PATH = click.Path(path_type=Path)
+_OUT_DIR = click.Path(file_okay=False, path_type=Path)
+TIMEOUT = seconds(0, 3600, min_open=True)
 
 
 def bmc_options(func: Callable) -> Callable:
@@ -30,10 +33,10 @@ def bmc_options(func: Callable) -> Callable:
         click.option("--user", "-u", required=True, help="BMC user name."),
         click.option("--password-env", required=True, metavar="VAR",
                      help="Environment variable holding the password (never on the command line)."),
-        click.option("--ca", "ca_file", type=click.Path(exists=True, dir_okay=False), help="CA bundle to verify TLS."),
+        click.option("--ca", "ca_file", type=PEM_FILE, help="CA bundle to verify TLS."),
         click.option("--insecure", is_flag=True, help="Do not verify TLS for this BMC (warned)."),
         click.option("--profile", help="Vendor profile; default: detected from the service root."),
-        click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds per request."),
+        click.option("--timeout", type=TIMEOUT, default=30.0, show_default=True, help="Seconds per request."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -101,7 +104,7 @@ def bmc_inventory(node: str, as_json: bool, **conn: Any) -> None:
 @bmc_options
 @click.argument("action", type=click.Choice(["status", "on", "off", "graceful_off", "cycle", "reset",
                                              "graceful_restart"]))
-@click.option("--wait", type=float, default=0, help="Seconds to wait for the final state (verified).")
+@click.option("--wait", type=seconds(0, 3600), default=0, help="Seconds to wait for the final state (verified).")
 def bmc_power(action: str, wait: float, **conn: Any) -> None:
     """Show or change the power state; the actions the BMC allows are read from it."""
     verb = (lambda c: c.power_state()) if action == "status" else (lambda c: c.power(action, wait))
@@ -176,12 +179,12 @@ def _progress_printer(stream: Any) -> Callable[[Progress, Outcome], None]:
 
 @click.command("discover")
 @click.argument("path", type=_PATH)
-@click.option("--out", type=_PATH, help="Facts directory [default: facts/ beside the site file].")
-@click.option("--ca", "ca_file", type=click.Path(exists=True, dir_okay=False), help="Site CA bundle for TLS.")
+@click.option("--out", type=_OUT_DIR, help="Facts directory [default: facts/ beside the site file].")
+@click.option("--ca", "ca_file", type=PEM_FILE, help="Site CA bundle for TLS.")
 @click.option("--limit", "only", multiple=True, metavar="NODE", help="Only these nodes (repeatable).")
 @click.option("--retry-failed", is_flag=True, help="Only the nodes that failed in the last run into --out.")
-@click.option("--concurrency", type=int, default=256, show_default=True, help="BMCs worked on at once.")
-@click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds per request.")
+@click.option("--concurrency", type=count(1, 65536), default=256, show_default=True, help="BMCs worked on at once.")
+@click.option("--timeout", type=TIMEOUT, default=30.0, show_default=True, help="Seconds per request.")
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome per node as JSON.")
 def discover_cmd(path: Path, out: Path | None, ca_file: str | None, only: tuple[str, ...], retry_failed: bool,
                  concurrency: int, timeout: float, as_json: bool) -> None:

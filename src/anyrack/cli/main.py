@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from anyrack import __version__
+from anyrack.cli import Stopped, stop_on_signals
 from anyrack.cli.bmc import bmc, discover_cmd
 from anyrack.cli.deploy import deploy_cmd
 from anyrack.cli.fabric import fabric
@@ -70,7 +71,8 @@ def inventory() -> None:
 @inventory.command("generate")
 @click.argument("path", type=_PATH)
 @click.option("--facts", "facts_dir", type=_PATH, help="Directory of discovered facts (<node>.json).")
-@click.option("--out", type=_PATH, help="Output directory [default: generated/ beside the site file].")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Output directory [default: generated/ beside the site file].")
 @click.option("--json", "as_json", is_flag=True, help="Print the reconciliation report as JSON.")
 def inventory_generate(path: Path, facts_dir: Path | None, out: Path | None, as_json: bool) -> None:
     """Write hosts.yml, host_vars/ and group_vars/ for the site in PATH.
@@ -117,17 +119,21 @@ cli.add_command(provision_cmd)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; returns the exit code (0 ok, 1 failure, 2 bad input or usage)."""
+    """Run the CLI; returns the exit code (0 ok, 1 failure, 2 bad input or usage, 75 output directory busy,
+    128 + N stopped by signal N: 130 Ctrl-C, 143 SIGTERM)."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
     try:
-        rc = cli.main(args=args, prog_name="anyrack", standalone_mode=False)
+        with stop_on_signals():
+            rc = cli.main(args=args, prog_name="anyrack", standalone_mode=False)
         return rc if isinstance(rc, int) else 0
+    except Stopped as stop:
+        return stop.report()
     except click.ClickException as err:
         err.show()
         return err.exit_code
     except click.Abort:
-        click.echo("aborted", err=True)
+        click.echo("anyrack: aborted", err=True)
         return 130
     except AnyrackError as err:
         if debug:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from anyrack.errors import InputError
 from anyrack.site import load_site
+from anyrack.site.model import SecretRef
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 """The repository: ``playbooks/``, ``roles/``, ``collections/`` and ``ansible.cfg`` live here."""
@@ -65,6 +66,8 @@ class Plan:
     inline_vars: dict[str, str] = field(default_factory=dict)
     """``-e KEY=VALUE`` pairs; handed to Ansible through a temporary file, never through the artifacts."""
     check: bool = False
+    secret_refs: tuple[SecretRef, ...] = ()
+    """Every secret the site file declares (references only): the scrubber redacts their values."""
 
 
 def _playbook(name: str, playbook_dir: Path) -> Path:
@@ -87,7 +90,7 @@ def _extra_vars(items: tuple[str, ...]) -> tuple[tuple[Path, ...], dict[str, str
             files.append(path.resolve())
             continue
         key, sep, value = item.partition("=")
-        if not sep or not _VAR_NAME.match(key):
+        if not sep or not _VAR_NAME.fullmatch(key):
             raise BadExtraVars(item=item, detail="expected @FILE or NAME=VALUE (NAME a variable name)")
         inline[key] = value
     return tuple(files), inline
@@ -111,7 +114,8 @@ def plan(site_file: Path, playbook: str = "site.yml", inventory: Path | None = N
     _check_addresses(inventory, limit)
     return Plan(site_file=site_file.resolve(), site=site.site, playbook=book, inventory=inventory.resolve(),
                 runs_dir=site_file.resolve().parent / ".anyrack" / "runs", limit=limit or None,
-                private_key=private_key, vars_files=files, inline_vars=inline, check=check)
+                private_key=private_key, vars_files=files, inline_vars=inline, check=check,
+                secret_refs=tuple(c.password for c in site.credentials.values()))
 
 
 def _check_addresses(inventory: Path, limit: str | None) -> None:

@@ -9,7 +9,8 @@ ansible-runner's private data directory and its artifact directory: ``command``,
   as ``env/extravars``; ``suppress_env_files`` keeps ``env/`` from being written at all;
 * secret environment variables: the process environment is inherited (no ``envvars`` holding
   secrets), and the ``command`` record, where ansible-runner dumps the child's whole environment,
-  gets the values of variables named like ``*PASSWORD*``/``*SECRET*``/``*TOKEN*`` replaced before it
+  gets the values of variables named like ``*PASSWORD*``/``*SECRET*``/``*TOKEN*``, and of any variable
+  holding a secret the site file declares, replaced before it
   is written (:func:`_command_record_scrubbed`) and is checked again afterwards;
 * facts: no jsonfile fact cache in the artifacts (facts of ``local`` hosts hold the controller's
   environment);
@@ -36,7 +37,7 @@ from typing import Any
 
 from anyrack.provision.plan import REPO_ROOT, Plan
 from anyrack.provision.report import Failure, HostRecap, Progress, last_failures, recap
-from anyrack.provision.scrub import REDACTED, SECRET_NAME, scrub_env, scrub_event, secret_values
+from anyrack.provision.scrub import REDACTED, SECRET_NAME, declared_values, scrub_env, scrub_event, secret_values
 
 _TASK_LINE = re.compile(r"^ {6,}\S.*\tTAGS: ")
 
@@ -62,20 +63,21 @@ class Outcome:
 class _JsonScrubbingCommand:
     """Stands in for ``json`` inside ``ansible_runner.runner``: the ``command`` record is dumped scrubbed."""
 
-    def __init__(self, real: Any) -> None:
+    def __init__(self, real: Any, secrets: frozenset[str]) -> None:
         self._real = real
+        self._secrets = secrets
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._real, name)
 
     def dump(self, obj: Any, fp: Any, *args: Any, **kwargs: Any) -> None:
         if isinstance(obj, dict) and set(obj) == {"command", "cwd", "env"} and isinstance(obj["env"], Mapping):
-            obj = {**obj, "env": scrub_env(obj["env"])}
+            obj = {**obj, "env": scrub_env(obj["env"], self._secrets)}
         self._real.dump(obj, fp, *args, **kwargs)
 
 
 @contextmanager
-def _command_record_scrubbed() -> Iterator[None]:
+def _command_record_scrubbed(secrets: frozenset[str]) -> Iterator[None]:
     """ansible-runner writes ``<artifacts>/command`` with the child's full environment before it starts the
     child, from the same dict it starts it with; this scrubs the written copy only."""
     import ansible_runner.runner as module
@@ -84,14 +86,14 @@ def _command_record_scrubbed() -> Iterator[None]:
     if real is None:  # another ansible-runner layout: _check_command_record still scrubs afterwards
         yield
         return
-    module.json = _JsonScrubbingCommand(real)
+    module.json = _JsonScrubbingCommand(real, secrets)
     try:
         yield
     finally:
         module.json = real
 
 
-def _check_command_record(run_dir: Path) -> None:
+def _check_command_record(run_dir: Path, secrets: frozenset[str]) -> None:
     """Scrub ``command`` again if a secret value got into it anyway (a changed ansible-runner)."""
     path = run_dir / "command"
     try:
@@ -99,8 +101,8 @@ def _check_command_record(run_dir: Path) -> None:
     except (OSError, ValueError):
         return
     env = record.get("env") or {}
-    if any(SECRET_NAME.search(k) and v != REDACTED for k, v in env.items()):
-        record["env"] = scrub_env(env)
+    if any((SECRET_NAME.search(k) or v in secrets) and v != REDACTED for k, v in env.items()):
+        record["env"] = scrub_env(env, secrets)
         path.write_text(json.dumps(record))
 
 
@@ -208,10 +210,10 @@ def provision(plan: Plan, echo: Callable[[str], None], now: datetime | None = No
                 json.dump(plan.inline_vars, handle)
             vars_files.append(inline)
         progress = Progress(echo=echo, total=count_tasks(plan, vars_files))
-        secrets = secret_values(os.environ, vars_files)
+        secrets = secret_values(os.environ, vars_files) | declared_values(plan.secret_refs)
         _write_settings(run_dir)
         log_fd = os.open(run_dir / "stdout", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(log_fd, "w") as log, _command_record_scrubbed():
+        with os.fdopen(log_fd, "w") as log, _command_record_scrubbed(secrets):
 
             def on_event(event: dict[str, Any]) -> bool:
                 scrub_event(event, secrets)
@@ -225,7 +227,7 @@ def provision(plan: Plan, echo: Callable[[str], None], now: datetime | None = No
                 inventory=str(plan.inventory), roles_path=str(REPO_ROOT / "roles"), envvars=ansible_env(),
                 suppress_env_files=True, fact_cache_type="none", quiet=True, event_handler=on_event,
             )
-    _check_command_record(run_dir)
+    _check_command_record(run_dir, secrets)
     rc = run.rc if isinstance(run.rc, int) else 1
     hosts = recap(progress.stats or run.stats)
     outcome = Outcome(rc=rc, status=str(run.status), run_dir=run_dir, hosts=hosts,

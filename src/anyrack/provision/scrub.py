@@ -7,16 +7,23 @@ Two nets, both applied to every event before it is printed or written:
   secret included. For an event whose result is censored, everything the display printed before
   the ``fatal: [host]`` line is replaced by one line saying it was hidden.
 * **Known secrets.** The values of environment variables named like ``*PASSWORD*``, ``*SECRET*``,
-  ``*TOKEN*`` (:data:`SECRET_NAME`) and, in ``-e @FILE`` vars files, the values under keys named so,
-  are replaced by :data:`REDACTED` wherever they appear in an event.
+  ``*TOKEN*`` (:data:`SECRET_NAME`), the value of every secret the site file declares
+  (:func:`declared_values`: ``{env: BMC_PASS}`` counts whatever the variable is called) and, in
+  ``-e @FILE`` vars files, the values under keys named so, are replaced by :data:`REDACTED` wherever
+  they appear in an event.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+from anyrack.errors import InputError
+from anyrack.secrets import resolve
+from anyrack.site.model import SecretRef
 
 SECRET_NAME = re.compile(r"PASSW|SECRET|TOKEN|CREDENTIAL|PRIVATE_?KEY|API_?KEY|ACCESS_?KEY", re.I)
 REDACTED = "<redacted by anyrack>"
@@ -26,9 +33,20 @@ _MIN_SECRET = 4
 _RESULT_LINE = re.compile(r"^(fatal|failed|ok|changed|skipping|FAILED - RETRYING): \[")
 
 
-def scrub_env(env: Mapping[str, str]) -> dict[str, str]:
-    """``env`` with the values of secret-looking variables replaced by :data:`REDACTED`."""
-    return {k: (REDACTED if SECRET_NAME.search(k) else v) for k, v in env.items()}
+def scrub_env(env: Mapping[str, str], secrets: frozenset[str] = frozenset()) -> dict[str, str]:
+    """``env`` with the values of secret-looking variables, and of variables holding a known secret, replaced
+    by :data:`REDACTED`."""
+    return {k: (REDACTED if SECRET_NAME.search(k) or v in secrets else v) for k, v in env.items()}
+
+
+def declared_values(refs: Iterable[SecretRef]) -> frozenset[str]:
+    """The values of the secrets a site file declares (``{env: NAME}`` whatever NAME is, ``{file: PATH}``)
+    that can be resolved here; a vault id or an unset variable adds nothing."""
+    values = set()
+    for ref in refs:
+        with contextlib.suppress(InputError):
+            values.add(resolve(ref, "scrubber"))
+    return frozenset(v for v in values if len(v) >= _MIN_SECRET)
 
 
 def _values_under_secret_keys(data: Any, inside: bool = False) -> Iterable[str]:

@@ -181,14 +181,19 @@ def _partitions(site: Site) -> Iterator[Finding]:
     defaults = [i for i, p in enumerate(site.slurm.partitions) if p.default]
     for i in defaults[1:]:
         yield ("slurm", "partitions", i, "default"), "only one partition can be the default"
+    budget = hostlist.MAX_HOSTS  # names expanded for the whole site, however many expressions it holds
     for i, part in enumerate(site.slurm.partitions):
         for j, expr in enumerate(part.nodes):
             loc = ("slurm", "partitions", i, "nodes", j)
             try:
-                names = hostlist.expand(expr)
+                if hostlist.count(expr) > len(roles):
+                    yield loc, f"names {hostlist.count(expr):,} hosts but the site has {len(roles):,} nodes"
+                    continue
+                names = hostlist.expand(expr, limit=budget)
             except hostlist.HostlistError as err:
                 yield loc, str(err)
                 continue
+            budget -= len(names)
             missing = [n for n in names if n not in roles]
             if missing:
                 yield loc, f"node {missing[0]!r} is not defined" + (f" (and {len(missing) - 1} more)"

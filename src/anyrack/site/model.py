@@ -18,6 +18,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 BMC_SCHEMES = ("redfish+https", "redfish+http", "ipmi")
 ROLES = ("controller", "login", "compute")
 
+# Every name pattern is applied with fullmatch: with match, "^...$" also accepts a trailing newline.
 _HOSTNAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _IDENT = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,62})$")
 _PROFILE = re.compile(r"^[a-z0-9_]{1,40}$")
@@ -33,13 +34,13 @@ class Model(BaseModel):
 
 
 def _hostname(value: str) -> str:
-    if not _HOSTNAME.match(value):
+    if not _HOSTNAME.fullmatch(value):
         raise ValueError(f"{value!r} is not a valid host name (lowercase letters, digits and '-', at most 63)")
     return value
 
 
 def _ident(value: str) -> str:
-    if not _IDENT.match(value):
+    if not _IDENT.fullmatch(value):
         raise ValueError(f"{value!r} is not a valid name (letters, digits, '_', '-', '.'; starts with a letter "
                          "or digit)")
     return value
@@ -60,13 +61,13 @@ def _cidr(value: str) -> str:
 
 
 def _profile(value: str) -> str:
-    if not _PROFILE.match(value):
+    if not _PROFILE.fullmatch(value):
         raise ValueError(f"{value!r} is not a profile name (lowercase letters, digits, '_')")
     return value
 
 
 def _time_limit(value: str) -> str:
-    if not _TIME_LIMIT.match(value):
+    if not _TIME_LIMIT.fullmatch(value):
         raise ValueError(f"{value!r} is not a Slurm time limit (UNLIMITED, MINUTES, MINUTES:SECONDS, "
                          "HOURS:MINUTES:SECONDS, DAYS-HOURS, DAYS-HOURS:MINUTES, DAYS-HOURS:MINUTES:SECONDS)")
     return value
@@ -74,7 +75,7 @@ def _time_limit(value: str) -> str:
 
 def _mac(value: str) -> str:
     normal = value.lower().replace("-", ":")
-    if not _MAC.match(normal):
+    if not _MAC.fullmatch(normal):
         raise ValueError(f"{value!r} is not a MAC address such as 52:54:00:12:34:56")
     return normal
 
@@ -97,7 +98,7 @@ class SecretRef(Model):
     @field_validator("env")
     @classmethod
     def _env_name(cls, value: str | None) -> str | None:
-        if value is not None and not _ENV.match(value):
+        if value is not None and not _ENV.fullmatch(value):
             raise ValueError(f"{value!r} is not an environment variable name (letters, digits, '_')")
         return value
 
@@ -164,7 +165,7 @@ class Bmc(Model):
         url_profile = parse_qs(urlsplit(self.url).query).get("profile", [None])[0]
         if url_profile and self.profile and url_profile != self.profile:
             raise ValueError(f"profile given twice: {url_profile!r} in the URL and {self.profile!r}")
-        if url_profile and not _PROFILE.match(url_profile):
+        if url_profile and not _PROFILE.fullmatch(url_profile):
             raise ValueError(f"{url_profile!r} is not a profile name (lowercase letters, digits, '_')")
         return self
 
@@ -287,7 +288,7 @@ _SIZE_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30}
 def _bytes(value: object) -> object:
     """A size in bytes: a whole number, or text with K, M or G (powers of 1024, as nccl-tests reads them)."""
     if isinstance(value, str):
-        match = _SIZE.match(value.strip().upper())
+        match = _SIZE.fullmatch(value.strip().upper())
         if not match:
             raise ValueError(f"{value!r} is not a size in bytes (a whole number, or one with K, M or G: 8, 512M, 8G)")
         return int(match[1]) * _SIZE_UNITS[match[2]]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import functools
 import json
 import logging
@@ -134,8 +135,16 @@ class RedfishClient:
         self._take_session(*await self._post_session(sessions))
 
     async def _post_session(self, uri: str) -> tuple[int, Any, Any]:
-        return await self._send("POST", uri, {"UserName": self._username, "Password": self._password}, auth=False,
-                                retry=True)
+        post = asyncio.ensure_future(self._send("POST", uri, {"UserName": self._username, "Password": self._password},
+                                                auth=False, retry=True))
+        try:
+            return await asyncio.shield(post)
+        except asyncio.CancelledError:
+            # Cancelled (Ctrl-C) while the login was in flight: the BMC may have created the session already.
+            # Wait for its answer so that close() can delete it; a leaked session locks clients out.
+            with contextlib.suppress(Exception):
+                self._take_session(*await post)
+            raise
 
     def _take_session(self, status: int, headers: Any, body: Any) -> None:
         if status in (401, 403):

@@ -34,18 +34,40 @@ def http_base(url: str) -> str:
     return f"{scheme}://{parts.netloc}"
 
 
+_WARNED_HTTP: set[str] = set()
+
+
+def warn_plain_http(base: str) -> None:
+    """Warn once per BMC that its password goes over plain HTTP."""
+    if base not in _WARNED_HTTP:
+        _WARNED_HTTP.add(base)
+        log.warning("%s: plain HTTP (redfish+http, allowed in the site file): the BMC password is sent in clear "
+                    "text", base)
+
+
+def system_id(system: dict) -> str:
+    """A ComputerSystem's id: its ``Id``, else the last part of its path."""
+    return str(system.get("Id") or str(system.get("@odata.id", "")).rstrip("/").rsplit("/", 1)[-1])
+
+
 class RedfishController(Controller):
     transport = "redfish"
 
     def __init__(self, url: str, username: str, password: str, *, node: str | None = None,
                  http: aiohttp.ClientSession | None = None, ca_file: str | None = None, insecure: bool = False,
                  profile: str | None = None, timeout: float = 30.0, retries: int = 4, backoff: float = 0.5,
-                 poll_interval: float = 5.0) -> None:
+                 poll_interval: float = 5.0, system: str | None = None) -> None:
         super().__init__(url, node)
+        self.system_id = system
+        """The ComputerSystem id this controller acts on (a BMC may manage several hosts); None: the only one."""
+        self.systems: dict[str, str] = {}
+        """Every host system the BMC lists, id → path (GPU baseboards without Boot are not hosts)."""
         self._http, self._own_http = http, http is None
         self._explicit_profile = profile
         if insecure:
             log.warning("%s: TLS verification is off for this BMC (insecure)", self.node)
+        if http_base(url).startswith("http:"):
+            warn_plain_http(http_base(url))
         self._client_args = dict(username=username, password=password, node=self.node,
                                  tls=ssl_context(ca_file, insecure), use_session=True, timeout=timeout,
                                  retries=retries, backoff=backoff)
@@ -78,7 +100,6 @@ class RedfishController(Controller):
         else:
             systems, manager_paths = await asyncio.gather(self.client.members(link(self.root, "Systems")),
                                                           self._manager_paths(managers_path))
-        self.client.cache = None
         info = RootInfo.from_root(self.root, tuple(str(s.get("Id")) for s in systems),
                                   tuple(p.rstrip("/").rsplit("/", 1)[-1] for p in manager_paths))
         self.profile = get_profile(self._explicit_profile) if self._explicit_profile else detect_profile(info)
@@ -86,15 +107,47 @@ class RedfishController(Controller):
         if not systems:
             raise BmcError(node=self.node, detail="the BMC lists no ComputerSystem")
         self.system_paths = [s["@odata.id"] for s in systems]
-        # The host is the system that can be booted; a GPU baseboard system has no Boot property.
-        host = next((s for s in systems if "Boot" in s), systems[0])
+        host = self._host(systems)
         self.system_path = host["@odata.id"]
-        # The host's own manager: a service may list others first (sushy-tools lists a manager per libvirt
-        # domain, also those its node may not touch; a chassis may carry several BMCs)
+        self.manager_path = await self._manager_of(host, manager_paths)
+        self.client.cache = None
+
+    def _host(self, systems: list[dict]) -> dict:
+        """The system this node is: the one named by ``system``, else the only one that can be booted (a GPU
+        baseboard system has no Boot property); a BMC with several hosts needs the name."""
+        hosts = [s for s in systems if "Boot" in s] or systems[:1]
+        self.systems = {system_id(s): s["@odata.id"] for s in hosts}
+        if self.system_id is not None:
+            found = [s for s in systems if system_id(s) == self.system_id] or \
+                [s for s in systems if system_id(s).lower() == self.system_id.lower()]
+            if not found:
+                raise BmcError(node=self.node, detail=f"the BMC has no system {self.system_id!r} (it lists: "
+                                                      f"{', '.join(system_id(s) for s in systems)})")
+            return found[0]
+        if len(hosts) > 1:
+            names = ", ".join(sorted(self.systems))
+            raise BmcError(node=self.node, detail=f"the BMC manages {len(hosts)} hosts ({names}): name this node's "
+                                                  "one as bmc.system in the site file")
+        return hosts[0]
+
+    async def _manager_of(self, host: dict, manager_paths: list[str]) -> str | None:
+        """The host's own manager: the one its ``Links.ManagedBy`` names, else the one whose
+        ``ManagerForServers`` lists it, else the first that is not an auxiliary controller. A service may
+        list others first (sushy-tools lists a manager per libvirt domain; a blade enclosure lists the
+        micro-controllers of its boards, ManagerType AuxiliaryController, beside its BMC)."""
         listed = {p.rstrip("/"): p for p in manager_paths}
         managed_by = [listed[m["@odata.id"].rstrip("/")] for m in (host.get("Links") or {}).get("ManagedBy") or []
                       if isinstance(m, dict) and str(m.get("@odata.id", "")).rstrip("/") in listed]
-        self.manager_path = (managed_by or manager_paths or [None])[0]
+        if managed_by or len(manager_paths) < 2:
+            return (managed_by or manager_paths or [None])[0]
+        managers = await asyncio.gather(*(self.c.get(p) for p in manager_paths))
+        own = host["@odata.id"].rstrip("/")
+        for path, manager in zip(manager_paths, managers, strict=True):
+            servers = (manager.get("Links") or {}).get("ManagerForServers") or []
+            if any(isinstance(s, dict) and str(s.get("@odata.id", "")).rstrip("/") == own for s in servers):
+                return path
+        return next((p for p, m in zip(manager_paths, managers, strict=True)
+                     if m.get("ManagerType") != "AuxiliaryController"), manager_paths[0])
 
     async def _manager_paths(self, managers_path: str | None) -> list[str]:
         """The managers' paths; the first manager is read too (an inventory needs it), in the same pass."""
@@ -125,7 +178,7 @@ class RedfishController(Controller):
         self.c.cache, self._warm = (self._warm if self._warm is not None else {}), None
         try:
             return await collect_facts(self.c, node, self.url, self.profile, self.root, self.system_paths,
-                                       self.system_path, self.manager_path)
+                                       self.system_path, self.manager_path, list(self.systems.values()))
         finally:
             self.c.cache = None
 

@@ -20,6 +20,7 @@ import yaml
 
 from anyrack.bmc import connect
 from anyrack.bmc.discover import discover
+from anyrack.cli.main import main
 from anyrack.errors import BmcError
 from anyrack.facts import load_facts_dir
 from anyrack.inventory.reconcile import reconcile
@@ -125,14 +126,17 @@ def test_a_site_of_four_nodes_on_one_bmc_validates_discovers_and_reconciles(
 
 
 def test_a_host_no_node_declares_is_reported(lab: dict[str, BmcEntry], tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+                                             monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("ANYRACK_TEST_BMC_PW", PASSWORD)
     # Node1 declared with Node2's serial: a mismatch; Node3 is declared by no node
     serials = {**SERIALS, "Node1": SERIALS["Node2"]}
-    site = load_site(site_of(tmp_path, lab[FOUR], ["Node0", "Node1", "Node2"], serials))
+    path = site_of(tmp_path, lab[FOUR], ["Node0", "Node1", "Node2"], serials)
+    site = load_site(path)
     out = tmp_path / "facts"
-    result = asyncio.run(discover(site, out, ca_file=lab[FOUR].ca, timeout=5))
-    assert result.undeclared == {f"redfish+{lab[FOUR].url}": ["Node3"]}
+    assert main(["discover", str(path), "--out", str(out), "--ca", lab[FOUR].ca, "--timeout", "5"]) == 0
+    assert f"redfish+{lab[FOUR].url}: manages host systems no node declares (bmc.system): Node3\n" in \
+        capsys.readouterr().out
     report = json.loads((out / ".discovery-report.json").read_text())
     assert report["undeclared_systems"] == {f"redfish+{lab[FOUR].url}": ["Node3"]}
     facts, _ = load_facts_dir(out, {n.name for n in site.nodes})

@@ -34,10 +34,10 @@ SYSTEM = "redfish/v1/Systems/Node0/index.json"
 NICS = "redfish/v1/Systems/Node0/EthernetInterfaces/index.json"
 
 
-def edited_tree(tmp_path: Path, edits: dict[str, Callable[[dict], None]]) -> Path:
+def edited_tree(tmp_path: Path, edits: dict[str, Callable[[dict], None]], source: Path = TREE) -> Path:
     """A copy of the recording with ``edits`` (file → change to its JSON) applied."""
     tree = tmp_path / "tree"
-    shutil.copytree(TREE, tree)
+    shutil.copytree(source, tree)
     for name, edit in edits.items():
         doc = json.loads((tree / name).read_text())
         edit(doc)
@@ -210,3 +210,17 @@ def test_a_component_chassis_is_never_the_nodes_identity(tmp_path: Path, chassis
     assert facts.system.serial == serial
     assert facts.system.provenance.get("serial") == source
     assert facts.system.provenance["manufacturer"] == "/redfish/v1/Systems/Node0"
+
+
+def test_gpus_of_another_system_need_an_explicit_link(tmp_path: Path) -> None:
+    """The HGX layout without the chassis link to HGX_Baseboard_0: the host lists no GPU, the baseboard
+    has eight, and none is credited to the host (before: all eight were, because the host had none)."""
+    def unlinked(chassis: dict) -> None:
+        chassis.pop("Links")
+
+    hgx = TREE.parents[1] / "openbmc/hgx-h100-baseboard"
+    tree = edited_tree(tmp_path, {"redfish/v1/Chassis/HGX_Chassis_0/index.json": unlinked}, hgx)
+    with serve_lab([TreeSpec(tree)], LabOptions()) as (entry,):
+        facts = asyncio.run(inventory_with(entry, None, 0))
+    assert facts.gpus == []
+    assert (facts.bmc.profile, facts.system.path) == ("openbmc", "/redfish/v1/Systems/System_0")

@@ -15,6 +15,7 @@ from anyrack.bmc.profiles import Profile, RootInfo, detect_profile, get_profile
 from anyrack.bmc.redfish import settings
 from anyrack.bmc.redfish.client import RedfishClient, expand_query, ssl_context
 from anyrack.bmc.redfish.inventory import collect_facts, known, link
+from anyrack.bmc.redfish.resources.chassis import Chassis
 from anyrack.errors import BmcError, BmcVerifyFailed, Unsupported
 from anyrack.facts import NodeFacts
 
@@ -304,8 +305,8 @@ class RedfishController(Controller):
         chassis_path = link(system, "Links", "Chassis")
         temps: dict[str, float] = {}
         if chassis_path:
-            chassis = await self.c.get(chassis_path)
-            thermal = await self.c.get(link(chassis, "Thermal")) if link(chassis, "Thermal") else {}
+            chassis = Chassis(await self.c.get(chassis_path))
+            thermal = await self.c.get(chassis.thermal) if chassis.thermal else {}
             for sensor in thermal.get("Temperatures") or []:
                 name = str(sensor.get("Name") or sensor.get("MemberId"))
                 if isinstance(sensor.get("ReadingCelsius"), int | float):

@@ -18,46 +18,24 @@ from typing import Any
 
 from anyrack.bmc.profiles import Profile
 from anyrack.bmc.redfish.client import DEGRADABLE, RedfishClient
+from anyrack.bmc.redfish.resources import Link, Links, known
+from anyrack.bmc.redfish.resources.chassis import Chassis
+from anyrack.bmc.redfish.resources.processors import PCIeDevice, Processor
 from anyrack.errors import BmcError
 from anyrack.facts import SCHEMA, NodeFacts
 
 _MAC = re.compile(r"^([0-9a-f]{2}[:-]){5}[0-9a-f]{2}$", re.I)
-_UNKNOWN = {"", "n/a", "na", "none", "unknown", "not available", "null", "not specified", "default string",
-            "to be filled by o.e.m."}
-_PLACEHOLDER = re.compile(r"^0+$")
-"""A serial of zeros ("00000000000000", recorded for every GPU of a blade in tests/fixtures) means unknown."""
-COMPONENT_CHASSIS = {"Card", "Component", "Module", "Expansion", "IPBasedDrive", "StorageEnclosure", "PowerStrip",
-                     "HeatExchanger", "Sidecar"}
-"""ChassisType values of parts of a server (a BMC module, a riser card), not of the server itself."""
-ASSEMBLY_CHASSIS = {"Module"}
-"""Component types that may still stand for the node when they are all its system links to (an HGX
-baseboard assembly is all a baseboard BMC knows), unless they are the BMC's own chassis."""
-
-
-def known(value: Any) -> str | None:
-    """``value`` as text, or None for the placeholders BMCs use for 'not known'."""
-    if value is None:
-        return None
-    text = str(value).strip()
-    return None if text.lower() in _UNKNOWN or _PLACEHOLDER.match(text) else text
+__all__ = ["collect_facts", "known", "link", "links", "mac"]
 
 
 def link(resource: dict, *keys: str) -> str | None:
-    node: Any = resource
-    for key in keys:
-        node = node.get(key) if isinstance(node, dict) else None
-    if isinstance(node, list):
-        node = node[0] if node else None
-    return node.get("@odata.id") if isinstance(node, dict) else None
+    """The path a link at ``keys`` points to (the first, for a list of links), or None."""
+    return Link(*keys).read(resource)
 
 
 def links(resource: dict, *keys: str) -> list[str]:
-    """Every ``@odata.id`` of a link array (``Links.Chassis``), in order."""
-    node: Any = resource
-    for key in keys:
-        node = node.get(key) if isinstance(node, dict) else None
-    items = node if isinstance(node, list) else [node]
-    return [str(i["@odata.id"]) for i in items if isinstance(i, dict) and i.get("@odata.id")]
+    """Every path of a link array (``Links.Chassis``), in order."""
+    return Links(*keys).read(resource)
 
 
 def mac(value: Any) -> str | None:
@@ -107,22 +85,18 @@ class Reader:
 
 
 async def gpus_in_system(reader: Reader, system: dict) -> list[dict]:
-    processors = [p for p in await reader.members(link(system, "Processors"))
-                  if str(p.get("ProcessorType", "")).upper() == "GPU"]
+    processors = [p for p in map(Processor, await reader.members(link(system, "Processors"))) if p.is_gpu]
     return list(await asyncio.gather(*(_gpu(reader, proc) for proc in processors)))
 
 
-async def _gpu(reader: Reader, proc: dict) -> dict:
-    model, serial = known(proc.get("Model")), known(proc.get("SerialNumber"))
-    pcie_path = link(proc, "Links", "PCIeDevice")
-    if pcie_path and not (model and serial):
+async def _gpu(reader: Reader, proc: Processor) -> dict:
+    model, serial = proc.model, proc.serial
+    if proc.pcie_device and not (model and serial):
         # Seen on XCC: the GPU Processor has no Model; its PCIeDevice carries the name.
-        pcie = await reader.get(pcie_path)
-        model = model or known(pcie.get("Model")) or known(pcie.get("Name"))
-        serial = serial or known(pcie.get("SerialNumber"))
-    location = ((proc.get("Location") or {}).get("PartLocation") or {}).get("ServiceLabel")
-    return {"model": model or known(proc.get("Name")) or "unknown GPU", "serial": serial,
-            "firmware": known(proc.get("FirmwareVersion")), "location": known(location) or proc.get("Id")}
+        pcie = PCIeDevice(await reader.get(proc.pcie_device))
+        model, serial = model or pcie.model or pcie.name, serial or pcie.serial
+    return {"model": model or proc.name or "unknown GPU", "serial": serial, "firmware": proc.firmware,
+            "location": proc.location or proc.id}
 
 
 async def host_interface_paths(reader: Reader, manager: dict, system: dict) -> set[str]:
@@ -150,13 +124,13 @@ async def _adapter_macs(reader: Reader, adapter: dict) -> list[dict]:
     return out
 
 
-async def _chassis_functions(reader: Reader, chassis: dict) -> list[dict]:
-    adapters = await reader.members(link(chassis, "NetworkAdapters"))
+async def _chassis_functions(reader: Reader, chassis: Chassis) -> list[dict]:
+    adapters = await reader.members(chassis.network_adapters)
     found = await asyncio.gather(*(_adapter_macs(reader, a) for a in adapters))
     return [function for functions in found for function in functions]
 
 
-async def nics(reader: Reader, system: dict, manager: dict, chassis: dict, profile: Profile) -> list[dict]:
+async def nics(reader: Reader, system: dict, manager: dict, chassis: Chassis, profile: Profile) -> list[dict]:
     """The host NICs from EthernetInterfaces plus adapter functions (rail NICs) the interfaces do not list."""
     # The longest chain (chassis → adapters → functions) is asked first: the BMC's request slots are
     # handed out in order, and round trips, not requests, set a BMC's time.
@@ -184,31 +158,31 @@ async def _set() -> set[str]:
     return set()
 
 
-async def _chassis_of(reader: Reader, system: dict, manager: dict) -> tuple[dict, dict]:
+async def _chassis_of(reader: Reader, system: dict, manager: dict) -> tuple[Chassis, Chassis]:
     """The system's chassis (NICs, linked GPU baseboards), and the one that may stand for the node's
     identity: never a component (a card, the BMC's own module); a module only when it is the system's
     only chassis and not the BMC's (an assembly that is all a baseboard BMC knows)."""
-    paths = links(system, "Links", "Chassis")
-    found = [c for c in await asyncio.gather(*(reader.get(p) for p in paths)) if c]
+    found = [c for c in map(Chassis, await asyncio.gather(*(reader.get(p) for p in links(system, "Links", "Chassis"))))
+             if c]
     if not found:
-        return {}, {}
-    whole = [c for c in found if c.get("ChassisType") not in COMPONENT_CHASSIS]
+        return Chassis({}), Chassis({})
+    whole = [c for c in found if not c.is_component]
     homes = links(manager, "Links", "ManagerInChassis")
-    sole = found[0] if len(found) == 1 and found[0].get("ChassisType") in ASSEMBLY_CHASSIS and \
-        not any(_same(found[0].get("@odata.id", ""), h) for h in homes) else {}
+    sole = found[0] if len(found) == 1 and found[0].is_assembly and not any(_same(found[0].path, h)
+                                                                            for h in homes) else Chassis({})
     return found[0], (whole[0] if whole else sole)
 
 
-def _identity(system: dict, chassis: dict) -> tuple[dict, dict]:
+def _identity(system: dict, chassis: Chassis) -> tuple[dict, dict]:
     """Manufacturer, model and serial, each from the system or else the node's chassis, and where each came from."""
     values: dict[str, str] = {}
     source: dict[str, str] = {}
     for key, prop in (("manufacturer", "Manufacturer"), ("model", "Model"), ("serial", "SerialNumber")):
-        for resource in (system, chassis):
-            value = known(resource.get(prop))
-            if value:
-                values[key], source[key] = value, str(resource.get("@odata.id", ""))
-                break
+        value, where = known(system.get(prop)), str(system.get("@odata.id", ""))
+        if not value:
+            value, where = getattr(chassis, key), chassis.path
+        if value:
+            values[key], source[key] = value, where
     return values, source
 
 
@@ -252,14 +226,14 @@ async def collect_facts(client: RedfishClient, node: str, url: str, profile: Pro
     return NodeFacts.model_validate(doc)
 
 
-def _linked_systems(chassis: dict, hosts: list[str]) -> list[str]:
+def _linked_systems(chassis: Chassis, hosts: list[str]) -> list[str]:
     """Systems other than hosts that the host's chassis links to (``Links.ComputerSystems``): a GPU
     baseboard. GPUs are never credited to a host just because it lists none and another system has some."""
-    return [p for p in links(chassis, "Links", "ComputerSystems") if not any(_same(p, h) for h in hosts)]
+    return [p for p in chassis.computer_systems if not any(_same(p, h) for h in hosts)]
 
 
 async def _all_gpus(reader: Reader, profile: Profile, system_paths: list[str], hosts: list[str], system: dict,
-                    chassis: dict) -> list[dict]:
+                    chassis: Chassis) -> list[dict]:
     others = [p for p in _linked_systems(chassis, hosts)
               if any(_same(p, s) for s in system_paths)] if profile.quirks.gpu_baseboard_systems else []
 

@@ -1,0 +1,49 @@
+"""Declared Redfish resources: fields read where they are declared, placeholders are None, and each
+value says which resource it came from."""
+
+from __future__ import annotations
+
+from anyrack.bmc.redfish.resources import Field, Link, Links, Resource
+from anyrack.bmc.redfish.resources.chassis import Chassis
+from anyrack.bmc.redfish.resources.processors import PCIeDevice, Processor
+
+GPU = {"@odata.id": "/redfish/v1/Systems/Node0/Processors/GPU0", "Id": "GPU0", "ProcessorType": "GPU",
+       "Model": "AMD INSTINCT MI200 (MCM) OAM LC", "SerialNumber": "00000000000000",
+       "Location": {"PartLocation": {"ServiceLabel": "OAM 1"}},
+       "Links": {"PCIeDevice": {"@odata.id": "/redfish/v1/Chassis/1/PCIeDevices/3"}}}
+
+
+def test_a_processor_reads_its_declared_fields() -> None:
+    gpu = Processor(GPU)
+    assert (gpu.is_gpu, gpu.model, gpu.location, gpu.pcie_device, gpu.id) == (
+        True, "AMD INSTINCT MI200 (MCM) OAM LC", "OAM 1", "/redfish/v1/Chassis/1/PCIeDevices/3", "GPU0")
+    assert gpu.serial is None and gpu.firmware is None  # zeros are a placeholder; absent is absent
+    assert gpu.source("model") == "/redfish/v1/Systems/Node0/Processors/GPU0"
+    assert gpu.source("serial") is None
+    assert not Processor({"ProcessorType": "CPU"}).is_gpu
+    assert PCIeDevice({"Name": "GA102GL", "SerialNumber": "N/A"}).name == "GA102GL"
+    assert PCIeDevice({"Name": "GA102GL", "SerialNumber": "N/A"}).serial is None
+
+
+def test_chassis_kinds_and_links() -> None:
+    card = Chassis({"@odata.id": "/redfish/v1/Chassis/Mezz0", "ChassisType": "Card", "SerialNumber": "DW20430411"})
+    blade = Chassis({"ChassisType": "Blade", "Links": {"ComputerSystems": [{"@odata.id": "/redfish/v1/Systems/1"},
+                                                                           {"@odata.id": "/redfish/v1/Systems/GPU"}]}})
+    module = Chassis({"ChassisType": "Module"})
+    assert (card.is_component, blade.is_component, module.is_component, module.is_assembly) == (True, False, True,
+                                                                                                 True)
+    assert blade.computer_systems == ["/redfish/v1/Systems/1", "/redfish/v1/Systems/GPU"]
+    assert card.computer_systems == [] and card.network_adapters is None
+    assert not Chassis(None) and Chassis(None).serial is None
+
+
+def test_fields_declared_on_a_new_resource() -> None:
+    class Sample(Resource):
+        raw = Field("Nested", "Value", raw=True)
+        text = Field("Nested", "Value")
+        first = Link("Many")
+        every = Links("Many")
+
+    sample = Sample({"Nested": {"Value": "N/A"}, "Many": [{"@odata.id": "/a"}, {"@odata.id": "/b"}, {}]})
+    assert (sample.raw, sample.text, sample.first, sample.every) == ("N/A", None, "/a", ["/a", "/b"])
+    assert Sample.text.path == ("Nested", "Value") and Sample.text.name == "text"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from anyrack.bmc.redfish.resources import Field, Link, Links, Resource
 from anyrack.bmc.redfish.resources.chassis import Chassis
+from anyrack.bmc.redfish.resources.managers import Manager
 from anyrack.bmc.redfish.resources.processors import PCIeDevice, Processor
 
 GPU = {"@odata.id": "/redfish/v1/Systems/Node0/Processors/GPU0", "Id": "GPU0", "ProcessorType": "GPU",
@@ -47,3 +48,14 @@ def test_fields_declared_on_a_new_resource() -> None:
     sample = Sample({"Nested": {"Value": "N/A"}, "Many": [{"@odata.id": "/a"}, {"@odata.id": "/b"}, {}]})
     assert (sample.raw, sample.text, sample.first, sample.every) == ("N/A", None, "/a", ["/a", "/b"])
     assert Sample.text.path == ("Nested", "Value") and Sample.text.name == "text"
+
+
+def test_a_manager_says_which_hosts_it_manages() -> None:
+    bmc = Manager({"ManagerType": "EnclosureManager", "FirmwareVersion": "N/A", "Links": {
+        "ManagerForServers": [{"@odata.id": "/redfish/v1/Systems/Node2"}, {"@odata.id": "/redfish/v1/Systems/Node0"}],
+        "ManagerInChassis": {"@odata.id": "/redfish/v1/Chassis/Enclosure"}}})
+    mcu = Manager({"ManagerType": "AuxiliaryController"})
+    assert bmc.manages("/redfish/v1/Systems/Node0/") and not bmc.manages("/redfish/v1/Systems/Node1")
+    assert (bmc.is_auxiliary, mcu.is_auxiliary, bmc.home, bmc.firmware) == (False, True,
+                                                                            "/redfish/v1/Chassis/Enclosure", None)
+    assert not mcu.manages("/redfish/v1/Systems/Node0")

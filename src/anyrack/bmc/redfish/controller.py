@@ -16,6 +16,7 @@ from anyrack.bmc.redfish import settings
 from anyrack.bmc.redfish.client import RedfishClient, expand_query, ssl_context
 from anyrack.bmc.redfish.inventory import collect_facts, known, link
 from anyrack.bmc.redfish.resources.chassis import Chassis
+from anyrack.bmc.redfish.resources.managers import Manager
 from anyrack.errors import BmcError, BmcVerifyFailed, Unsupported
 from anyrack.facts import NodeFacts
 
@@ -141,14 +142,10 @@ class RedfishController(Controller):
                       if isinstance(m, dict) and str(m.get("@odata.id", "")).rstrip("/") in listed]
         if managed_by or len(manager_paths) < 2:
             return (managed_by or manager_paths or [None])[0]
-        managers = await asyncio.gather(*(self.c.get(p) for p in manager_paths))
-        own = host["@odata.id"].rstrip("/")
-        for path, manager in zip(manager_paths, managers, strict=True):
-            servers = (manager.get("Links") or {}).get("ManagerForServers") or []
-            if any(isinstance(s, dict) and str(s.get("@odata.id", "")).rstrip("/") == own for s in servers):
-                return path
-        return next((p for p, m in zip(manager_paths, managers, strict=True)
-                     if m.get("ManagerType") != "AuxiliaryController"), manager_paths[0])
+        managers = [Manager(m) for m in await asyncio.gather(*(self.c.get(p) for p in manager_paths))]
+        return next((p for p, m in zip(manager_paths, managers, strict=True) if m.manages(host["@odata.id"])),
+                    next((p for p, m in zip(manager_paths, managers, strict=True) if not m.is_auxiliary),
+                         manager_paths[0]))
 
     async def _manager_paths(self, managers_path: str | None) -> list[str]:
         """The managers' paths; the first manager is read too (an inventory needs it), in the same pass."""

@@ -20,6 +20,7 @@ from anyrack.bmc.profiles import Profile
 from anyrack.bmc.redfish.client import DEGRADABLE, RedfishClient
 from anyrack.bmc.redfish.resources import Link, Links, known
 from anyrack.bmc.redfish.resources.chassis import Chassis
+from anyrack.bmc.redfish.resources.managers import Manager
 from anyrack.bmc.redfish.resources.processors import PCIeDevice, Processor
 from anyrack.errors import BmcError
 from anyrack.facts import SCHEMA, NodeFacts
@@ -99,11 +100,11 @@ async def _gpu(reader: Reader, proc: Processor) -> dict:
             "location": proc.location or proc.id}
 
 
-async def host_interface_paths(reader: Reader, manager: dict, system: dict) -> set[str]:
+async def host_interface_paths(reader: Reader, manager: Manager, system: dict) -> set[str]:
     """EthernetInterfaces that are the BMC's own host interface (not host NICs)."""
     own = (link(system, "EthernetInterfaces") or "").rstrip("/").lower()
     paths: set[str] = set()
-    for host_if in await reader.members(link(manager, "HostInterfaces")):
+    for host_if in await reader.members(manager.host_interfaces):
         collection = link(host_if, "HostEthernetInterfaces")
         if not collection or collection.rstrip("/").lower() == own:
             # iDRAC9 6.x links HostEthernetInterfaces to the system's whole EthernetInterfaces collection:
@@ -130,7 +131,7 @@ async def _chassis_functions(reader: Reader, chassis: Chassis) -> list[dict]:
     return [function for functions in found for function in functions]
 
 
-async def nics(reader: Reader, system: dict, manager: dict, chassis: Chassis, profile: Profile) -> list[dict]:
+async def nics(reader: Reader, system: dict, manager: Manager, chassis: Chassis, profile: Profile) -> list[dict]:
     """The host NICs from EthernetInterfaces plus adapter functions (rail NICs) the interfaces do not list."""
     # The longest chain (chassis → adapters → functions) is asked first: the BMC's request slots are
     # handed out in order, and round trips, not requests, set a BMC's time.
@@ -158,7 +159,7 @@ async def _set() -> set[str]:
     return set()
 
 
-async def _chassis_of(reader: Reader, system: dict, manager: dict) -> tuple[Chassis, Chassis]:
+async def _chassis_of(reader: Reader, system: dict, manager: Manager) -> tuple[Chassis, Chassis]:
     """The system's chassis (NICs, linked GPU baseboards), and the one that may stand for the node's
     identity: never a component (a card, the BMC's own module); a module only when it is the system's
     only chassis and not the BMC's (an assembly that is all a baseboard BMC knows)."""
@@ -167,9 +168,8 @@ async def _chassis_of(reader: Reader, system: dict, manager: dict) -> tuple[Chas
     if not found:
         return Chassis({}), Chassis({})
     whole = [c for c in found if not c.is_component]
-    homes = links(manager, "Links", "ManagerInChassis")
-    sole = found[0] if len(found) == 1 and found[0].is_assembly and not any(_same(found[0].path, h)
-                                                                            for h in homes) else Chassis({})
+    sole = found[0] if len(found) == 1 and found[0].is_assembly and not _same(found[0].path, manager.home or "") \
+        else Chassis({})
     return found[0], (whole[0] if whole else sole)
 
 
@@ -192,22 +192,22 @@ async def collect_facts(client: RedfishClient, node: str, url: str, profile: Pro
     """Read everything discovery records about one node (the system at ``host_path``)."""
     problems: list[dict] = []
     base, gpu_reader, nic_reader = (Reader(client, problems) for _ in range(3))
-    system, manager = await asyncio.gather(client.get(host_path), base.get(manager_path))
+    system, manager_doc = await asyncio.gather(client.get(host_path), base.get(manager_path))
+    manager = Manager(manager_doc)
     chassis, identity_chassis = await _chassis_of(base, system, manager)
     # Every independent chain starts at once, NICs first (see nics()).
     nic_list, gpus = await asyncio.gather(
         nics(nic_reader, system, manager, chassis, profile),
         _all_gpus(gpu_reader, profile, system_paths, hosts or [host_path], system, chassis))
-    firmware = {"bios": known(system.get("BiosVersion")), "bmc": known(manager.get("FirmwareVersion"))}
+    firmware = {"bios": known(system.get("BiosVersion")), "bmc": manager.firmware}
     gpu_fw = {g["firmware"] for g in gpus if g.get("firmware")}
     if len(gpu_fw) == 1:
         firmware["gpu_vbios"] = gpu_fw.pop()
     identity, provenance = _identity(system, identity_chassis)
     doc = {
         "schema": SCHEMA, "node": node, "collected_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "bmc": {"url": url, "profile": profile.name, "firmware": known(manager.get("FirmwareVersion")),
-                "model": known(manager.get("Model")), "manager": manager_path,
-                "manufacturer": known(manager.get("Manufacturer")) or known(root.get("Vendor"))},
+        "bmc": {"url": url, "profile": profile.name, "firmware": manager.firmware, "model": manager.model,
+                "manager": manager_path, "manufacturer": manager.manufacturer or known(root.get("Vendor"))},
         "system": {
             **identity, "provenance": provenance, "id": known(system.get("Id")), "path": host_path,
             "uuid": known(system.get("UUID")), "bios_version": known(system.get("BiosVersion")),

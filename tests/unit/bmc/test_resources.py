@@ -7,6 +7,7 @@ from anyrack.bmc.redfish.resources import Field, Link, Links, Resource
 from anyrack.bmc.redfish.resources.chassis import Chassis
 from anyrack.bmc.redfish.resources.managers import Manager
 from anyrack.bmc.redfish.resources.processors import PCIeDevice, Processor
+from anyrack.bmc.redfish.resources.systems import ComputerSystem
 
 GPU = {"@odata.id": "/redfish/v1/Systems/Node0/Processors/GPU0", "Id": "GPU0", "ProcessorType": "GPU",
        "Model": "AMD INSTINCT MI200 (MCM) OAM LC", "SerialNumber": "00000000000000",
@@ -59,3 +60,17 @@ def test_a_manager_says_which_hosts_it_manages() -> None:
     assert (bmc.is_auxiliary, mcu.is_auxiliary, bmc.home, bmc.firmware) == (False, True,
                                                                             "/redfish/v1/Chassis/Enclosure", None)
     assert not mcu.manages("/redfish/v1/Systems/Node0")
+
+
+def test_a_computer_system_reads_identity_boot_and_reset() -> None:
+    node = ComputerSystem({"@odata.id": "/redfish/v1/Systems/Node2", "SerialNumber": "PR12378794", "PowerState": "On",
+                           "Boot": {"BootOrder": ["ME0-PXE-IP4"]}, "Status": {"Health": "OK"},
+                           "Actions": {"#ComputerSystem.Reset": {"ResetType@Redfish.AllowableValues": ["On"],
+                                                                 "target": "/redfish/v1/Systems/Node2/Reset"}}})
+    baseboard = ComputerSystem({"Id": "HGX_Baseboard_0", "PowerState": "Booting", "UUID": "N/A"})
+    assert (node.system_id, node.is_host, node.serial, node.power_state, node.health) == (
+        "Node2", True, "PR12378794", "On", "OK")
+    assert (node.boot_target, node.reset_types, node.reset_target) == (None, ["On"], "/redfish/v1/Systems/Node2/Reset")
+    assert (baseboard.system_id, baseboard.is_host, baseboard.power_state, baseboard.uuid) == (
+        "HGX_Baseboard_0", False, None, None)
+    assert node.chassis == [] and node.managed_by == []

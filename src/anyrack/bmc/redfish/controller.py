@@ -17,6 +17,7 @@ from anyrack.bmc.redfish.client import RedfishClient, expand_query, ssl_context
 from anyrack.bmc.redfish.inventory import collect_facts, known, link
 from anyrack.bmc.redfish.resources.chassis import Chassis
 from anyrack.bmc.redfish.resources.managers import Manager
+from anyrack.bmc.redfish.resources.systems import ComputerSystem
 from anyrack.errors import BmcError, BmcVerifyFailed, Unsupported
 from anyrack.facts import NodeFacts
 
@@ -49,7 +50,7 @@ def warn_plain_http(base: str) -> None:
 
 def system_id(system: dict) -> str:
     """A ComputerSystem's id: its ``Id``, else the last part of its path."""
-    return str(system.get("Id") or str(system.get("@odata.id", "")).rstrip("/").rsplit("/", 1)[-1])
+    return ComputerSystem(system).system_id
 
 
 class RedfishController(Controller):
@@ -117,7 +118,7 @@ class RedfishController(Controller):
     def _host(self, systems: list[dict]) -> dict:
         """The system this node is: the one named by ``system``, else the only one that can be booted (a GPU
         baseboard system has no Boot property); a BMC with several hosts needs the name."""
-        hosts = [s for s in systems if "Boot" in s] or systems[:1]
+        hosts = [s for s in systems if ComputerSystem(s).is_host] or systems[:1]
         self.systems = {system_id(s): s["@odata.id"] for s in hosts}
         if self.system_id is not None:
             found = [s for s in systems if system_id(s) == self.system_id] or \
@@ -138,8 +139,7 @@ class RedfishController(Controller):
         list others first (sushy-tools lists a manager per libvirt domain; a blade enclosure lists the
         micro-controllers of its boards, ManagerType AuxiliaryController, beside its BMC)."""
         listed = {p.rstrip("/"): p for p in manager_paths}
-        managed_by = [listed[m["@odata.id"].rstrip("/")] for m in (host.get("Links") or {}).get("ManagedBy") or []
-                      if isinstance(m, dict) and str(m.get("@odata.id", "")).rstrip("/") in listed]
+        managed_by = [listed[m.rstrip("/")] for m in ComputerSystem(host).managed_by if m.rstrip("/") in listed]
         if managed_by or len(manager_paths) < 2:
             return (managed_by or manager_paths or [None])[0]
         managers = [Manager(m) for m in await asyncio.gather(*(self.c.get(p) for p in manager_paths))]
@@ -182,15 +182,13 @@ class RedfishController(Controller):
 
     # power -------------------------------------------------------------------------------------
     async def power_state(self) -> PowerState:
-        state = (await self.c.get(self.system_path)).get("PowerState")
-        return state if state in ("On", "Off", "PoweringOn", "PoweringOff", "Paused") else "Unknown"
+        return ComputerSystem(await self.c.get(self.system_path)).power_state or "Unknown"  # type: ignore[return-value]
 
     async def _reset_types(self) -> tuple[str, ...]:
-        system = await self.c.get(self.system_path)
-        action = (system.get("Actions") or {}).get("#ComputerSystem.Reset") or {}
-        allowed = action.get("ResetType@Redfish.AllowableValues")
-        if allowed is None and action.get("@Redfish.ActionInfo"):
-            info = await self.c.get(action["@Redfish.ActionInfo"])
+        system = ComputerSystem(await self.c.get(self.system_path))
+        allowed = system.reset_types
+        if allowed is None and system.reset_info:
+            info = await self.c.get(system.reset_info)
             for param in info.get("Parameters") or []:
                 if param.get("Name") == "ResetType":
                     allowed = param.get("AllowableValues")
@@ -212,8 +210,7 @@ class RedfishController(Controller):
         choices = [t for t in api.RESET_TYPES[action] if not allowed or t in allowed]
         if not choices:
             raise Unsupported(what=f"power {action}", by=f"{self.node} (allowed ResetType: {', '.join(allowed)})")
-        system = await self.c.get(self.system_path)
-        target = ((system.get("Actions") or {}).get("#ComputerSystem.Reset") or {}).get("target") or \
+        target = ComputerSystem(await self.c.get(self.system_path)).reset_target or \
             f"{self.system_path.rstrip('/')}/Actions/ComputerSystem.Reset"
         await self.c.post(target, {"ResetType": choices[0]})
         if wait <= 0:
@@ -234,23 +231,25 @@ class RedfishController(Controller):
 
     # boot --------------------------------------------------------------------------------------
     async def boot_override(self) -> BootOverride:
-        boot = (await self.c.get(self.system_path)).get("Boot") or {}
-        enabled = boot.get("BootSourceOverrideEnabled", "Disabled")
-        target = _FROM_REDFISH.get(boot.get("BootSourceOverrideTarget") or "None", "none")
-        mode = {"UEFI": "uefi", "Legacy": "legacy"}.get(boot.get("BootSourceOverrideMode") or "")
-        allowed = tuple(_FROM_REDFISH[v] for v in boot.get("BootSourceOverrideTarget@Redfish.AllowableValues") or []
-                        if v in _FROM_REDFISH)
+        system = ComputerSystem(await self.c.get(self.system_path))
+        enabled = system.boot_enabled or "Disabled"
+        target = _FROM_REDFISH.get(system.boot_target or "None", "none")
+        mode = {"UEFI": "uefi", "Legacy": "legacy"}.get(system.boot_mode or "")
+        allowed = tuple(_FROM_REDFISH[v] for v in system.boot_targets or [] if v in _FROM_REDFISH)
         return BootOverride("none" if enabled == "Disabled" else target, enabled == "Continuous", mode, allowed)
 
     async def set_boot_override(self, target: api.BootTarget, persistent: bool = False,
                                 mode: api.BootMode | None = None) -> BootOverride:
         if target not in BOOT_TARGETS:
             raise BmcError(node=self.node, detail=f"unknown boot target {target!r} ({', '.join(BOOT_TARGETS)})")
+        if ComputerSystem(await self.c.get(self.system_path)).boot_target is None:
+            # The system's Boot has no BootSourceOverrideTarget (recorded on blade nodes that boot by their
+            # BootOrder only): a PATCH would be refused with PropertyUnknown.
+            raise Unsupported(what="a boot override", by=f"{self.node} (its Boot has no BootSourceOverrideTarget)")
         before = await self.boot_override()
         if before.allowed and target != "none" and target not in before.allowed:
             raise Unsupported(what=f"boot target {target!r}", by=f"{self.node} (allowed: {', '.join(before.allowed)})")
-        enabled = ((await self.c.get(self.system_path)).get("Boot") or {}).get(
-            "BootSourceOverrideEnabled@Redfish.AllowableValues")
+        enabled = ComputerSystem(await self.c.get(self.system_path)).boot_enabled_values
         if persistent and enabled and "Continuous" not in enabled:
             raise Unsupported(what="a persistent boot override", by=f"{self.node} (allowed: {', '.join(enabled)})")
         boot: dict = {"BootSourceOverrideTarget": BOOT_TARGETS[target],
@@ -295,11 +294,10 @@ class RedfishController(Controller):
                                     i.get("Updateable")) for i in items), key=lambda f: f.id)
 
     async def health(self) -> Health:
-        system = await self.c.get(self.system_path)
-        status = system.get("Status") or {}
-        overall = status.get("HealthRollup") or status.get("Health") or "Unknown"
+        system = ComputerSystem(await self.c.get(self.system_path))
+        overall = system.health_rollup or system.health or "Unknown"
         problems = []
-        chassis_path = link(system, "Links", "Chassis")
+        chassis_path = next(iter(system.chassis), None)
         temps: dict[str, float] = {}
         if chassis_path:
             chassis = Chassis(await self.c.get(chassis_path))

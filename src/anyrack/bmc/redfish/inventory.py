@@ -22,6 +22,7 @@ from anyrack.bmc.redfish.resources import Link, Links, known
 from anyrack.bmc.redfish.resources.chassis import Chassis
 from anyrack.bmc.redfish.resources.managers import Manager
 from anyrack.bmc.redfish.resources.processors import PCIeDevice, Processor
+from anyrack.bmc.redfish.resources.systems import ComputerSystem
 from anyrack.errors import BmcError
 from anyrack.facts import SCHEMA, NodeFacts
 
@@ -85,8 +86,8 @@ class Reader:
             return []
 
 
-async def gpus_in_system(reader: Reader, system: dict) -> list[dict]:
-    processors = [p for p in map(Processor, await reader.members(link(system, "Processors"))) if p.is_gpu]
+async def gpus_in_system(reader: Reader, system: ComputerSystem) -> list[dict]:
+    processors = [p for p in map(Processor, await reader.members(system.processors)) if p.is_gpu]
     return list(await asyncio.gather(*(_gpu(reader, proc) for proc in processors)))
 
 
@@ -100,9 +101,9 @@ async def _gpu(reader: Reader, proc: Processor) -> dict:
             "location": proc.location or proc.id}
 
 
-async def host_interface_paths(reader: Reader, manager: Manager, system: dict) -> set[str]:
+async def host_interface_paths(reader: Reader, manager: Manager, system: ComputerSystem) -> set[str]:
     """EthernetInterfaces that are the BMC's own host interface (not host NICs)."""
-    own = (link(system, "EthernetInterfaces") or "").rstrip("/").lower()
+    own = (system.ethernet_interfaces or "").rstrip("/").lower()
     paths: set[str] = set()
     for host_if in await reader.members(manager.host_interfaces):
         collection = link(host_if, "HostEthernetInterfaces")
@@ -131,14 +132,15 @@ async def _chassis_functions(reader: Reader, chassis: Chassis) -> list[dict]:
     return [function for functions in found for function in functions]
 
 
-async def nics(reader: Reader, system: dict, manager: Manager, chassis: Chassis, profile: Profile) -> list[dict]:
+async def nics(reader: Reader, system: ComputerSystem, manager: Manager, chassis: Chassis,
+               profile: Profile) -> list[dict]:
     """The host NICs from EthernetInterfaces plus adapter functions (rail NICs) the interfaces do not list."""
     # The longest chain (chassis → adapters → functions) is asked first: the BMC's request slots are
     # handed out in order, and round trips, not requests, set a BMC's time.
     functions, excluded, interfaces = await asyncio.gather(
         _chassis_functions(reader, chassis),
         host_interface_paths(reader, manager, system) if profile.quirks.host_interface_macs_excluded else _set(),
-        reader.members(link(system, "EthernetInterfaces")))
+        reader.members(system.ethernet_interfaces))
     out = []
     for eth in interfaces:
         if str(eth.get("@odata.id", "")).rstrip("/").lower() in excluded or link(eth, "Links", "HostInterface"):
@@ -159,12 +161,11 @@ async def _set() -> set[str]:
     return set()
 
 
-async def _chassis_of(reader: Reader, system: dict, manager: Manager) -> tuple[Chassis, Chassis]:
+async def _chassis_of(reader: Reader, system: ComputerSystem, manager: Manager) -> tuple[Chassis, Chassis]:
     """The system's chassis (NICs, linked GPU baseboards), and the one that may stand for the node's
     identity: never a component (a card, the BMC's own module); a module only when it is the system's
     only chassis and not the BMC's (an assembly that is all a baseboard BMC knows)."""
-    found = [c for c in map(Chassis, await asyncio.gather(*(reader.get(p) for p in links(system, "Links", "Chassis"))))
-             if c]
+    found = [c for c in map(Chassis, await asyncio.gather(*(reader.get(p) for p in system.chassis))) if c]
     if not found:
         return Chassis({}), Chassis({})
     whole = [c for c in found if not c.is_component]
@@ -173,16 +174,14 @@ async def _chassis_of(reader: Reader, system: dict, manager: Manager) -> tuple[C
     return found[0], (whole[0] if whole else sole)
 
 
-def _identity(system: dict, chassis: Chassis) -> tuple[dict, dict]:
+def _identity(system: ComputerSystem, chassis: Chassis) -> tuple[dict, dict]:
     """Manufacturer, model and serial, each from the system or else the node's chassis, and where each came from."""
     values: dict[str, str] = {}
     source: dict[str, str] = {}
-    for key, prop in (("manufacturer", "Manufacturer"), ("model", "Model"), ("serial", "SerialNumber")):
-        value, where = known(system.get(prop)), str(system.get("@odata.id", ""))
-        if not value:
-            value, where = getattr(chassis, key), chassis.path
-        if value:
-            values[key], source[key] = value, where
+    for key in ("manufacturer", "model", "serial"):
+        resource = system if getattr(system, key) else chassis
+        if getattr(resource, key):
+            values[key], source[key] = getattr(resource, key), resource.path
     return values, source
 
 
@@ -192,14 +191,14 @@ async def collect_facts(client: RedfishClient, node: str, url: str, profile: Pro
     """Read everything discovery records about one node (the system at ``host_path``)."""
     problems: list[dict] = []
     base, gpu_reader, nic_reader = (Reader(client, problems) for _ in range(3))
-    system, manager_doc = await asyncio.gather(client.get(host_path), base.get(manager_path))
-    manager = Manager(manager_doc)
+    system_doc, manager_doc = await asyncio.gather(client.get(host_path), base.get(manager_path))
+    system, manager = ComputerSystem(system_doc), Manager(manager_doc)
     chassis, identity_chassis = await _chassis_of(base, system, manager)
     # Every independent chain starts at once, NICs first (see nics()).
     nic_list, gpus = await asyncio.gather(
         nics(nic_reader, system, manager, chassis, profile),
         _all_gpus(gpu_reader, profile, system_paths, hosts or [host_path], system, chassis))
-    firmware = {"bios": known(system.get("BiosVersion")), "bmc": manager.firmware}
+    firmware = {"bios": system.bios_version, "bmc": manager.firmware}
     gpu_fw = {g["firmware"] for g in gpus if g.get("firmware")}
     if len(gpu_fw) == 1:
         firmware["gpu_vbios"] = gpu_fw.pop()
@@ -209,10 +208,8 @@ async def collect_facts(client: RedfishClient, node: str, url: str, profile: Pro
         "bmc": {"url": url, "profile": profile.name, "firmware": manager.firmware, "model": manager.model,
                 "manager": manager_path, "manufacturer": manager.manufacturer or known(root.get("Vendor"))},
         "system": {
-            **identity, "provenance": provenance, "id": known(system.get("Id")), "path": host_path,
-            "uuid": known(system.get("UUID")), "bios_version": known(system.get("BiosVersion")),
-            "power_state": system.get("PowerState") if system.get("PowerState") in
-            ("On", "Off", "PoweringOn", "PoweringOff", "Paused") else None,
+            **identity, "provenance": provenance, "id": system.id, "path": host_path, "uuid": system.uuid,
+            "bios_version": system.bios_version, "power_state": system.power_state,
         },
         "gpus": [{k: v for k, v in g.items() if v is not None} for g in gpus],
         "gpus_complete": gpu_reader.complete,
@@ -232,13 +229,13 @@ def _linked_systems(chassis: Chassis, hosts: list[str]) -> list[str]:
     return [p for p in chassis.computer_systems if not any(_same(p, h) for h in hosts)]
 
 
-async def _all_gpus(reader: Reader, profile: Profile, system_paths: list[str], hosts: list[str], system: dict,
-                    chassis: Chassis) -> list[dict]:
+async def _all_gpus(reader: Reader, profile: Profile, system_paths: list[str], hosts: list[str],
+                    system: ComputerSystem, chassis: Chassis) -> list[dict]:
     others = [p for p in _linked_systems(chassis, hosts)
               if any(_same(p, s) for s in system_paths)] if profile.quirks.gpu_baseboard_systems else []
 
     async def in_system(path: str) -> list[dict]:
-        return await gpus_in_system(reader, await reader.get(path))
+        return await gpus_in_system(reader, ComputerSystem(await reader.get(path)))
 
     # The linked systems (a GPU baseboard) are read alongside the host, not after it; they count only
     # when the host itself lists no GPU.
@@ -247,7 +244,7 @@ async def _all_gpus(reader: Reader, profile: Profile, system_paths: list[str], h
         gpus = [gpu for found in elsewhere for gpu in found]
     if not gpus and profile.gpu_finder:
         try:
-            gpus = await profile.gpu_finder(reader.client, str(system.get("@odata.id", "")))
+            gpus = await profile.gpu_finder(reader.client, system.path)
         except DEGRADABLE as err:
-            reader.record(getattr(err, "path", None) or str(system.get("@odata.id", "")), err)
+            reader.record(getattr(err, "path", None) or system.path, err)
     return gpus

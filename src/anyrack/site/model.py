@@ -23,7 +23,6 @@ _IDENT = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,62})$")
 _PROFILE = re.compile(r"^[a-z0-9_]{1,40}$")
 _MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 _ENV = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_SYSTEM_ID = re.compile(r"^[^/?#\s]{1,128}$")
 DEFAULT_PORTS = {"redfish+https": 443, "redfish+http": 80, "ipmi": 623}
 _TIME_LIMIT = re.compile(r"^(UNLIMITED|\d+(:\d{1,2}){0,2}|\d+-\d{1,2}(:\d{1,2}){0,2})$")
 
@@ -131,25 +130,15 @@ class Credential(Model):
         return value
 
 
-def _system_id(value: str) -> str:
-    if not _SYSTEM_ID.match(value):
-        raise ValueError(f"{value!r} is not a Redfish system id (the last part of /redfish/v1/Systems/ID)")
-    return value
-
-
 class Bmc(Model):
-    """A node's management controller: URL (scheme picks the transport), optional profile, credential.
-
-    Several nodes may share one BMC (blade enclosures, multi-node chassis): each then names its own
-    ``system`` (the Redfish ComputerSystem id), and they share one credential.
-    """
+    """A node's management controller: URL (scheme picks the transport), optional profile, credential."""
 
     url: str
     profile: Annotated[str, AfterValidator(_profile)] | None = None
     credential: Name | None = None
     insecure: bool = False
-    system: Annotated[str, AfterValidator(_system_id)] | None = None
-    """The Redfish ComputerSystem id of this node on a BMC that manages several (``Node1``)."""
+    system: Annotated[str, Field(pattern=r"^[^/?#\s]{1,128}$")] | None = None
+    """The Redfish ComputerSystem id of this node on a BMC that several nodes share (``Node1``)."""
     allow_http: bool = False
     """``redfish+http`` sends the password in clear: it must be allowed here, per BMC, and is warned."""
 

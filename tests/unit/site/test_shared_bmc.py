@@ -73,3 +73,9 @@ def test_credentials_in_the_url_are_refused_and_not_echoed(tmp_path: Path) -> No
     found = problems(tmp_path, ["redfish+https://root:Hunter2-secret@10.10.0.5"])
     assert len(found) == 1 and "credentials in the URL are not allowed" in found[0]
     assert "Hunter2" not in found[0] and "root:" not in found[0]
+
+
+def test_a_system_id_is_one_path_segment(tmp_path: Path) -> None:
+    found = problems(tmp_path, [{"url": "redfish+https://10.10.0.5", "system": "Systems/Node1"}])
+    assert len(found) == 1 and found[0].startswith("nodes[0].bmc.system: ")
+    assert problems(tmp_path, [{"url": "ipmi://10.10.0.5", "system": "Node1"}])[0].startswith("nodes[0].bmc: ")

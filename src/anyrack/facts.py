@@ -45,6 +45,8 @@ class BmcFacts(Model):
     manufacturer: str | None = None
     model: str | None = None
     firmware: str | None = None
+    manager: str | None = None
+    """The Redfish Manager read for this node (the one the system names in Links.ManagedBy, or that lists it)."""
 
 
 class SystemFacts(Model):
@@ -54,6 +56,20 @@ class SystemFacts(Model):
     uuid: str | None = None
     bios_version: str | None = None
     power_state: Literal["On", "Off", "PoweringOn", "PoweringOff", "Paused", "Unknown"] | None = None
+    id: str | None = None
+    """The Redfish ComputerSystem id (several hosts may share one BMC)."""
+    path: str | None = None
+    provenance: dict[Literal["manufacturer", "model", "serial"], str] = Field(default_factory=dict)
+    """Which resource each identity field came from (the system, or the node's own chassis)."""
+
+
+class ProblemFacts(Model):
+    """A resource discovery could not read: its fields are unknown, the rest of the node is reported."""
+
+    path: str
+    status: int | None = None
+    """The HTTP status, absent for a timeout or a refused link."""
+    message: str
 
 
 class GpuFacts(Model):
@@ -85,6 +101,7 @@ class NodeFacts(Model):
     nics_complete: bool = True
     firmware: dict[str, str] = Field(default_factory=dict)
     """Versions keyed like a SKU's golden BOM: bios, bmc, gpu_vbios, nic_firmware..."""
+    problems: list[ProblemFacts] = Field(default_factory=list)
 
     @property
     def macs(self) -> list[str]:
@@ -93,7 +110,12 @@ class NodeFacts(Model):
 
     def to_json(self) -> str:
         """The canonical text of this document (sorted keys, 2-space indent, trailing newline)."""
-        return json.dumps(self.model_dump(by_alias=True, exclude_none=True), indent=2, sort_keys=True) + "\n"
+        doc = self.model_dump(by_alias=True, exclude_none=True)
+        if not doc["problems"]:
+            del doc["problems"]
+        if not doc["system"].get("provenance", True):
+            del doc["system"]["provenance"]
+        return json.dumps(doc, indent=2, sort_keys=True) + "\n"
 
 
 def load_facts(path: Path, node: str | None = None) -> NodeFacts:

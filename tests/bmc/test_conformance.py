@@ -27,6 +27,8 @@ ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests/fixtures/redfish"
 TREES = sorted(str(p.parent.relative_to(FIXTURES)) for p in FIXTURES.glob("*/*/SOURCE.md"))
 DEFAULTS = Quirks()
+SYSTEM = {"hpe/cray-ex4252-4node": "Node0"}
+"""The host the verbs act on, for a BMC that manages several."""
 
 # The quirk switches (and hooks) each verb's code path consults.
 VERB_QUIRKS: dict[str, tuple[str, ...]] = {
@@ -81,7 +83,7 @@ async def _row(entry, tree: str) -> tuple[str, str, dict[str, str]]:  # noqa: AN
     firmware = profile = "?"
     for verb, check in _checks("http://127.0.0.1:8080/deploy.iso").items():
         async with connect(f"redfish+{entry.url}", entry.username, entry.password, ca_file=entry.ca,
-                           node=tree) as bmc:
+                           node=tree, system=SYSTEM.get(tree)) as bmc:
             profile = bmc.profile.name  # type: ignore[attr-defined]
             try:
                 result = await check(bmc)

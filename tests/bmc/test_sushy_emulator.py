@@ -94,7 +94,7 @@ def test_the_host_systems_own_manager_is_used_not_the_first_listed(sushy: str) -
     assert managers[0].endswith(OTHER)  # the condition: another machine's manager comes first
 
     async def paths() -> tuple:
-        async with connect(f"redfish+{sushy}", "admin", "x", node="node", timeout=30) as bmc:
+        async with connect(f"redfish+{sushy}", "admin", "x", node="node", timeout=30, allow_http=True) as bmc:
             return bmc.system_path, bmc.manager_path, bmc.profile.name
 
     system, manager, profile = aio.run(paths())
@@ -105,7 +105,7 @@ def test_virtual_media_goes_to_the_nodes_own_machine(sushy: str, iso_url: str) -
     slot = f"{sushy}/redfish/v1/Systems/{{}}/VirtualMedia/Cd"
 
     async def insert() -> tuple:
-        async with connect(f"redfish+{sushy}", "admin", "x", node="node", timeout=30) as bmc:
+        async with connect(f"redfish+{sushy}", "admin", "x", node="node", timeout=30, allow_http=True) as bmc:
             inserted = await bmc.insert_media(iso_url)
             while_in = _get(slot.format(NODE)), _get(slot.format(OTHER))  # read past anyrack: the BMC's view
             return inserted, while_in, await bmc.eject_media()

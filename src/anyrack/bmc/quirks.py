@@ -31,8 +31,9 @@ class Quirks:
     """Concurrent requests to one BMC; sessions and BMC CPUs are scarce."""
     power_on_timeout_s: float = 120.0
     """How long power-on may take before it is called failed (some servers take ~46 s)."""
-    gpu_baseboard_systems: bool = True
-    """GPUs may sit in a second ComputerSystem (e.g. a GPU baseboard) rather than the host system."""
+    gpu_baseboard_systems: bool = False
+    """GPUs may sit in a second ComputerSystem (e.g. a GPU baseboard) rather than the host system; that
+    system counts only when the host's chassis links to it (``Links.ComputerSystems``)."""
     boot_once_is_continuous: bool = False
     """A one-time boot override is kept as a persistent one (reads back Continuous): whoever boots once
     must set the next boot device itself afterwards, as ``anyrack deploy`` does."""

@@ -36,6 +36,8 @@ def bmc_options(func: Callable) -> Callable:
         click.option("--ca", "ca_file", type=PEM_FILE, help="CA bundle to verify TLS."),
         click.option("--insecure", is_flag=True, help="Do not verify TLS for this BMC (warned)."),
         click.option("--profile", help="Vendor profile; default: detected from the service root."),
+        click.option("--system", help="Redfish system id of the host, on a BMC that manages several."),
+        click.option("--allow-http", is_flag=True, help="Allow redfish+http (the password goes in clear; warned)."),
         click.option("--timeout", type=TIMEOUT, default=30.0, show_default=True, help="Seconds per request."),
     ]
     for option in reversed(options):
@@ -44,8 +46,12 @@ def bmc_options(func: Callable) -> Callable:
 
 
 def run_verb(url: str, user: str, password_env: str, ca_file: str | None, insecure: bool, profile: str | None,
-             timeout: float, verb: Callable[[Controller], Any]) -> Any:
+             timeout: float, verb: Callable[[Controller], Any], system: str | None = None,
+             allow_http: bool = False) -> Any:
     """Open the BMC, run ``verb`` on it, always close it."""
+    if insecure and ca_file:
+        raise InputError(detail="--insecure and --ca contradict each other: --ca verifies TLS against a CA, "
+                                "--insecure turns verification off; give one")
     password = os.environ.get(password_env)
     if not password:
         raise InputError(detail=f"--password-env: environment variable {password_env} is not set")
@@ -54,7 +60,7 @@ def run_verb(url: str, user: str, password_env: str, ca_file: str | None, insecu
 
     async def go() -> Any:
         async with connect(url, user, password, ca_file=ca_file, insecure=insecure, profile=profile,
-                           timeout=timeout) as controller:
+                           timeout=timeout, system=system, allow_http=allow_http) as controller:
             return await verb(controller)
 
     return aio.run(go())
@@ -217,5 +223,7 @@ def discover_cmd(path: Path, out: Path | None, ca_file: str | None, only: tuple[
         click.echo(json.dumps([asdict(o) for o in result.outcomes], indent=2))
     ok = len(result.outcomes) - len(result.failed)
     click.echo(f"{out}: {ok} nodes discovered, {len(result.failed)} failed, in {result.seconds:.1f} s")
+    for url, systems in sorted(result.undeclared.items()):
+        click.echo(f"{url}: manages host systems no node declares (bmc.system): {', '.join(systems)}")
     if result.failed:
         raise click.exceptions.Exit(1)

@@ -137,7 +137,8 @@ async def _attempt(node: Node, site: Site, password: str, cb: Callback, opts: De
     at.enter("bmc", node.bmc.url)
     try:
         bmc = connect(node.bmc.url, cred.username, password, node=node.name, ca_file=opts.ca_file,
-                      insecure=node.bmc.insecure, profile=node.bmc.profile_name, timeout=30)
+                      insecure=node.bmc.insecure, profile=node.bmc.profile_name, timeout=30,
+                      system=node.bmc.system, allow_http=node.bmc.allow_http)
         async with bmc:
             await _stages(node, bmc, cb, opts, at)
     except AnyrackError as err:

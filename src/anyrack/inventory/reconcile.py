@@ -97,6 +97,12 @@ def _compare(site: Site, node: Node, found: NodeFacts) -> list[Finding]:
             out.append(Finding(f"firmware.{key}", want, "not reported", "unknown"))
         elif have.strip() != want.strip():
             out.append(Finding(f"firmware.{key}", want, have))
+    if found.problems:
+        # What could not be read is unknown, never a mismatch: said once, with the first cause.
+        first = found.problems[0]
+        cause = f"{first.path}: {'HTTP ' + str(first.status) if first.status else first.message}"
+        more = f" (and {len(found.problems) - 1} more)" if len(found.problems) > 1 else ""
+        out.append(Finding("discovery", "every resource read", f"unreadable {cause}{more}", "unknown"))
     return out
 
 

@@ -30,6 +30,7 @@ def check_site(site: Site) -> list[Finding]:
         *_rack_space(site),
         *_networks(site),
         *_addresses(site),
+        *_shared_bmcs(site),
         *_rails(site),
         *_partitions(site),
     ]
@@ -124,7 +125,6 @@ def _networks(site: Site) -> Iterator[Finding]:
 def _addresses(site: Site) -> Iterator[Finding]:
     nets = site.networks
     used: dict[str, Loc] = {}
-    bmc_endpoints: dict[tuple[str, int | None], Loc] = {}
     for i, node in enumerate(site.nodes):
         wanted = [(("nodes", i, "addresses", "management"), node.addresses.management, "management", nets.management)]
         if node.addresses.provisioning is not None:
@@ -138,17 +138,38 @@ def _addresses(site: Site) -> Iterator[Finding]:
             if address in used:
                 yield loc, f"{address} is already used at {format_key(used[address])}"
             used.setdefault(address, loc)
-        endpoint = (node.bmc.host, node.bmc.port)
         loc = ("nodes", i, "bmc")
-        if endpoint in bmc_endpoints:
-            yield loc, f"BMC {node.bmc.host}{':' + str(node.bmc.port) if node.bmc.port else ''} is already used " \
-                       f"at {format_key(bmc_endpoints[endpoint])}"
-        bmc_endpoints.setdefault(endpoint, loc)
         try:
             ipaddress.ip_address(node.bmc.host)
         except ValueError:
             continue  # a DNS name: nothing to place in a network
         yield from _in_network(loc, node.bmc.host, "bmc", nets.bmc.cidr, nets.bmc.gateway)
+
+
+def _shared_bmcs(site: Site) -> Iterator[Finding]:
+    """Several nodes may share one BMC (the same scheme, host and port, the default port filled in) only
+    when each names a distinct ``system``, and all use one credential."""
+    first: dict[tuple[str, str, int], int] = {}
+    systems: dict[tuple[tuple[str, str, int], str], int] = {}
+    for i, node in enumerate(site.nodes):
+        bmc = node.bmc
+        j = first.setdefault(bmc.endpoint, i)
+        taken = systems.setdefault((bmc.endpoint, bmc.system), i) if bmc.system is not None else i
+        if j == i:
+            continue
+        shown = f"BMC {bmc.host}{':' + str(bmc.port) if bmc.port else ''}"
+        other = format_key(("nodes", j, "bmc"))
+        if bmc.system is None or site.nodes[j].bmc.system is None:
+            yield ("nodes", i, "bmc"), (f"{shown} is already used at {other}; nodes that share a BMC each need "
+                                        "their own bmc.system (the Redfish system id)")
+        elif taken != i:
+            yield ("nodes", i, "bmc", "system"), (f"system {bmc.system!r} of {shown} is already used at "
+                                                   f"{format_key(('nodes', taken))}")
+        mine = bmc.credential or site.defaults.bmc_credential
+        theirs = site.nodes[j].bmc.credential or site.defaults.bmc_credential
+        if mine != theirs:
+            yield ("nodes", i, "bmc", "credential"), (f"{shown} is shared with {other}, which uses credential "
+                                                       f"{theirs!r}: one BMC, one credential")
 
 
 def _in_network(loc: Loc, address: str, key: str, cidr: str, gateway: str | None) -> Iterator[Finding]:

@@ -24,6 +24,7 @@ _IDENT = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,62})$")
 _PROFILE = re.compile(r"^[a-z0-9_]{1,40}$")
 _MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 _ENV = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+DEFAULT_PORTS = {"redfish+https": 443, "redfish+http": 80, "ipmi": 623}
 _TIME_LIMIT = re.compile(r"^(UNLIMITED|\d+(:\d{1,2}){0,2}|\d+-\d{1,2}(:\d{1,2}){0,2})$")
 
 
@@ -137,6 +138,10 @@ class Bmc(Model):
     profile: Annotated[str, AfterValidator(_profile)] | None = None
     credential: Name | None = None
     insecure: bool = False
+    system: Annotated[str, Field(pattern=r"^[^/?#\s]{1,128}$")] | None = None
+    """The Redfish ComputerSystem id of this node on a BMC that several nodes share (``Node1``)."""
+    allow_http: bool = False
+    """``redfish+http`` sends the password in clear: it must be allowed here, per BMC, and is warned."""
 
     @field_validator("url")
     @classmethod
@@ -145,8 +150,9 @@ class Bmc(Model):
         if "://" not in value or parts.scheme not in BMC_SCHEMES:
             scheme = value.split("://", 1)[0] if "://" in value else value
             raise ValueError(f"{scheme!r} is not a known scheme ({', '.join(BMC_SCHEMES)})")
-        if parts.username or parts.password:
-            raise ValueError("credentials in the URL are not allowed; name a credential instead")
+        if "@" in parts.netloc:
+            raise ValueError("credentials in the URL are not allowed (the URL is not shown here, as it holds "
+                             "them); name a credential instead")
         if not parts.hostname:
             raise ValueError(f"{value!r} has no host")
         try:
@@ -167,6 +173,13 @@ class Bmc(Model):
             raise ValueError(f"profile given twice: {url_profile!r} in the URL and {self.profile!r}")
         if url_profile and not _PROFILE.fullmatch(url_profile):
             raise ValueError(f"{url_profile!r} is not a profile name (lowercase letters, digits, '_')")
+        if self.scheme == "redfish+http" and not self.allow_http:
+            raise ValueError("redfish+http sends the BMC password in clear text: use redfish+https, or set "
+                             "allow_http: true for this BMC")
+        if self.scheme != "redfish+http" and self.allow_http:
+            raise ValueError("allow_http is only for redfish+http URLs")
+        if self.scheme == "ipmi" and self.system is not None:
+            raise ValueError("system is a Redfish ComputerSystem id; an ipmi BMC has none")
         return self
 
     @property
@@ -180,6 +193,11 @@ class Bmc(Model):
     @property
     def port(self) -> int | None:
         return urlsplit(self.url).port
+
+    @property
+    def endpoint(self) -> tuple[str, str, int]:
+        """(scheme, host, port) with the scheme's default port filled in: the same BMC however written."""
+        return self.scheme, self.host.lower(), self.port or DEFAULT_PORTS[self.scheme]
 
     @property
     def profile_name(self) -> str | None:

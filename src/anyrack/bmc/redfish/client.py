@@ -14,11 +14,14 @@ import json
 import logging
 import random
 import ssl
+from collections.abc import Callable
 from typing import Any
+from urllib.parse import urljoin
 
 import aiohttp
 
 from anyrack.bmc.quirks import Quirks
+from anyrack.bmc.redfish.origin import ForeignLink, origin, show_origin
 from anyrack.errors import BmcAuthFailed, BmcError, BmcUnreachable
 
 log = logging.getLogger(__name__)
@@ -62,9 +65,13 @@ class HttpError(BmcError):
     template = "{node}: {method} {path}: HTTP {status}{colon}{message}"
 
     def __init__(self, node: str, method: str, path: str, status: int, message: str) -> None:
-        self.status = status
+        self.status, self.path = status, path
         super().__init__(node=node, method=method, path=path, status=status, colon=": " if message else "",
                          message=message)
+
+
+DEGRADABLE = (HttpError, ForeignLink, BmcUnreachable)
+"""Failures of one resource that leave its fields unknown rather than failing a whole inventory."""
 
 
 class RedfishClient:
@@ -75,6 +82,7 @@ class RedfishClient:
                  use_session: bool = True, timeout: float = 30.0, retries: int = 4, backoff: float = 0.5) -> None:
         self.http = http
         self.base = base_url.rstrip("/")
+        self.origin = origin(self.base)
         self.node = node or self.base
         self.tls = tls
         self.quirks = quirks or Quirks()
@@ -115,12 +123,12 @@ class RedfishClient:
         created = not isinstance(posted, BaseException) and posted[0] < 400
         if isinstance(root, BaseException):
             if created:
-                self._take_session(*posted)
+                await self._take_session(*posted)
                 await self.logout()
             raise root
         link = ((root.get("Links") or {}).get("Sessions") or {}).get("@odata.id")
         if created or (not isinstance(posted, BaseException) and str(link).rstrip("/") == SESSIONS):
-            self._take_session(*posted)  # a session, or the answer of the very URI the root names
+            await self._take_session(*posted, root)  # a session, or the answer of the very URI the root names
         else:
             # The spec URI is not this BMC's (many answer 401 or 404 for a path they do not serve).
             await self.login(root)
@@ -132,7 +140,7 @@ class RedfishClient:
         if not self.use_session or not sessions:
             self.use_session = False
             return
-        self._take_session(*await self._post_session(sessions))
+        await self._take_session(*await self._post_session(sessions), root)
 
     async def _post_session(self, uri: str) -> tuple[int, Any, Any]:
         post = asyncio.ensure_future(self._send("POST", uri, {"UserName": self._username, "Password": self._password},
@@ -146,10 +154,12 @@ class RedfishClient:
                 self._take_session(*await post)
             raise
 
-    def _take_session(self, status: int, headers: Any, body: Any) -> None:
-        if status in (401, 403):
-            why = redfish_message(body) or "check the credential"
-            raise BmcAuthFailed(node=self.node, detail=f"login refused (HTTP {status}): {why}")
+    async def _take_session(self, status: int, headers: Any, body: Any, root: dict | None = None) -> None:
+        if status in (401, 403, 405):
+            # Some BMCs refuse session creation (401/405: sessions disabled, or only for some users) yet
+            # take the same credential with basic auth: only both refusing means the credential is wrong.
+            await self._basic_instead(status, body, root or {})
+            return
         if status >= 400:
             # No free session (the BMC's pool is full, often of sessions leaked by other tools), or no
             # session support: basic auth still works on every BMC family anyrack knows.
@@ -162,6 +172,20 @@ class RedfishClient:
         self._session_uri = location
         if not self._token:
             self.use_session = False
+
+    async def _basic_instead(self, status: int, body: Any, root: dict) -> None:
+        """Try basic auth on a resource that needs authentication; raise BmcAuthFailed if it is refused too."""
+        why = redfish_message(body) or "no message"
+        probe = ((root.get("Systems") or {}).get("@odata.id")) or f"{ROOT}/Systems"
+        self.use_session = False
+        basic, _, answer = await self._send("GET", probe, None, retry=True)
+        if basic in (401, 403):
+            raise BmcAuthFailed(node=self.node, detail=f"login refused: session creation HTTP {status} ({why}), "
+                                                       f"basic auth HTTP {basic} "
+                                                       f"({redfish_message(answer) or 'no message'}); check the "
+                                                       "credential")
+        log.warning("%s: session creation refused (HTTP %s: %s) but basic auth is %s; using basic auth", self.node,
+                    status, why, "accepted" if basic < 400 else f"not refused (HTTP {basic})")
 
     async def logout(self) -> None:
         """Delete the session, always: BMCs have few and leaked ones lock clients out."""
@@ -188,9 +212,13 @@ class RedfishClient:
             self.etags[path] = body["@odata.etag"]
         return body if isinstance(body, dict) else {}
 
-    async def members(self, path: str | None) -> list[dict]:
+    async def members(self, path: str | None, on_error: Callable[[str, BmcError], None] | None = None) -> list[dict]:
         """Every member of a collection: in the same answer when the BMC expands collections (one round
-        trip instead of two), else fetched concurrently (bounded by the BMC's request limit)."""
+        trip instead of two), else fetched concurrently (bounded by the BMC's request limit).
+
+        With ``on_error``, a member that cannot be read (a dangling link, a 5xx, a timeout) is passed to
+        it and left out instead of failing the whole collection.
+        """
         if not path:
             return []
         collection = await self._expanded(path) if self.expand else None
@@ -201,7 +229,18 @@ class RedfishClient:
             if len(member) > 1 and self.cache is not None:
                 self.cache.setdefault(member["@odata.id"].rstrip("/").lower(), member)
         # A member the BMC left as a bare link (it may expand only some) is fetched on its own.
-        return list(await asyncio.gather(*(_given(m) if len(m) > 1 else self.get(m["@odata.id"]) for m in found)))
+        got = await asyncio.gather(*(_given(m) if len(m) > 1 else self._member(m["@odata.id"], on_error)
+                                     for m in found))
+        return [m for m in got if m is not None]
+
+    async def _member(self, path: str, on_error: Callable[[str, BmcError], None] | None) -> dict | None:
+        if on_error is None:
+            return await self.get(path)
+        try:
+            return await self.get(path)
+        except DEGRADABLE as err:
+            on_error(path, err)
+            return None
 
     async def _expanded(self, path: str) -> dict | None:
         """The collection with ``$expand``, or None (and expansion off) if the BMC refuses the query."""
@@ -265,7 +304,11 @@ class RedfishClient:
 
     async def _send(self, method: str, path: str, body: dict | None, *, headers: dict | None = None,
                     auth: bool = True, retry: bool = False) -> tuple[int, Any, Any]:
-        url = path if path.startswith("http") else f"{self.base}{path}"
+        url = urljoin(self.base + "/", path)
+        if origin(url) != self.origin:  # it would carry the token or password elsewhere: never followed
+            raise ForeignLink(node=self.node, method=method, path=path.split("?", 1)[0] if "@" not in path
+                              else "(a URL with user info)", origin=show_origin(origin(url)),
+                              own=show_origin(self.origin))
         hdrs = {"Accept": "application/json", "OData-Version": "4.0", **(headers or {})}
         if auth and self._token:
             hdrs["X-Auth-Token"] = self._token

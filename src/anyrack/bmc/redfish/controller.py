@@ -15,6 +15,9 @@ from anyrack.bmc.profiles import Profile, RootInfo, detect_profile, get_profile
 from anyrack.bmc.redfish import settings
 from anyrack.bmc.redfish.client import RedfishClient, expand_query, ssl_context
 from anyrack.bmc.redfish.inventory import collect_facts, known, link
+from anyrack.bmc.redfish.resources.chassis import Chassis
+from anyrack.bmc.redfish.resources.managers import Manager
+from anyrack.bmc.redfish.resources.systems import ComputerSystem
 from anyrack.errors import BmcError, BmcVerifyFailed, Unsupported
 from anyrack.facts import NodeFacts
 
@@ -34,18 +37,40 @@ def http_base(url: str) -> str:
     return f"{scheme}://{parts.netloc}"
 
 
+_WARNED_HTTP: set[str] = set()
+
+
+def warn_plain_http(base: str) -> None:
+    """Warn once per BMC that its password goes over plain HTTP."""
+    if base not in _WARNED_HTTP:
+        _WARNED_HTTP.add(base)
+        log.warning("%s: plain HTTP (redfish+http, allowed in the site file): the BMC password is sent in clear "
+                    "text", base)
+
+
+def system_id(system: dict) -> str:
+    """A ComputerSystem's id: its ``Id``, else the last part of its path."""
+    return ComputerSystem(system).system_id
+
+
 class RedfishController(Controller):
     transport = "redfish"
 
     def __init__(self, url: str, username: str, password: str, *, node: str | None = None,
                  http: aiohttp.ClientSession | None = None, ca_file: str | None = None, insecure: bool = False,
                  profile: str | None = None, timeout: float = 30.0, retries: int = 4, backoff: float = 0.5,
-                 poll_interval: float = 5.0) -> None:
+                 poll_interval: float = 5.0, system: str | None = None) -> None:
         super().__init__(url, node)
+        self.system_id = system
+        """The ComputerSystem id this controller acts on (a BMC may manage several hosts); None: the only one."""
+        self.systems: dict[str, str] = {}
+        """Every host system the BMC lists, id → path (GPU baseboards without Boot are not hosts)."""
         self._http, self._own_http = http, http is None
         self._explicit_profile = profile
         if insecure:
             log.warning("%s: TLS verification is off for this BMC (insecure)", self.node)
+        if http_base(url).startswith("http:"):
+            warn_plain_http(http_base(url))
         self._client_args = dict(username=username, password=password, node=self.node,
                                  tls=ssl_context(ca_file, insecure), use_session=True, timeout=timeout,
                                  retries=retries, backoff=backoff)
@@ -78,7 +103,6 @@ class RedfishController(Controller):
         else:
             systems, manager_paths = await asyncio.gather(self.client.members(link(self.root, "Systems")),
                                                           self._manager_paths(managers_path))
-        self.client.cache = None
         info = RootInfo.from_root(self.root, tuple(str(s.get("Id")) for s in systems),
                                   tuple(p.rstrip("/").rsplit("/", 1)[-1] for p in manager_paths))
         self.profile = get_profile(self._explicit_profile) if self._explicit_profile else detect_profile(info)
@@ -86,15 +110,42 @@ class RedfishController(Controller):
         if not systems:
             raise BmcError(node=self.node, detail="the BMC lists no ComputerSystem")
         self.system_paths = [s["@odata.id"] for s in systems]
-        # The host is the system that can be booted; a GPU baseboard system has no Boot property.
-        host = next((s for s in systems if "Boot" in s), systems[0])
+        host = self._host(systems)
         self.system_path = host["@odata.id"]
-        # The host's own manager: a service may list others first (sushy-tools lists a manager per libvirt
-        # domain, also those its node may not touch; a chassis may carry several BMCs)
+        self.manager_path = await self._manager_of(host, manager_paths)
+        self.client.cache = None
+
+    def _host(self, systems: list[dict]) -> dict:
+        """The system this node is: the one named by ``system``, else the only one that can be booted (a GPU
+        baseboard system has no Boot property); a BMC with several hosts needs the name."""
+        hosts = [s for s in systems if ComputerSystem(s).is_host] or systems[:1]
+        self.systems = {system_id(s): s["@odata.id"] for s in hosts}
+        if self.system_id is not None:
+            found = [s for s in systems if system_id(s) == self.system_id] or \
+                [s for s in systems if system_id(s).lower() == self.system_id.lower()]
+            if not found:
+                raise BmcError(node=self.node, detail=f"the BMC has no system {self.system_id!r} (it lists: "
+                                                      f"{', '.join(system_id(s) for s in systems)})")
+            return found[0]
+        if len(hosts) > 1:
+            names = ", ".join(sorted(self.systems))
+            raise BmcError(node=self.node, detail=f"the BMC manages {len(hosts)} hosts ({names}): name this node's "
+                                                  "one as bmc.system in the site file")
+        return hosts[0]
+
+    async def _manager_of(self, host: dict, manager_paths: list[str]) -> str | None:
+        """The host's own manager: the one its ``Links.ManagedBy`` names, else the one whose
+        ``ManagerForServers`` lists it, else the first that is not an auxiliary controller. A service may
+        list others first (sushy-tools lists a manager per libvirt domain; a blade enclosure lists the
+        micro-controllers of its boards, ManagerType AuxiliaryController, beside its BMC)."""
         listed = {p.rstrip("/"): p for p in manager_paths}
-        managed_by = [listed[m["@odata.id"].rstrip("/")] for m in (host.get("Links") or {}).get("ManagedBy") or []
-                      if isinstance(m, dict) and str(m.get("@odata.id", "")).rstrip("/") in listed]
-        self.manager_path = (managed_by or manager_paths or [None])[0]
+        managed_by = [listed[m.rstrip("/")] for m in ComputerSystem(host).managed_by if m.rstrip("/") in listed]
+        if managed_by or len(manager_paths) < 2:
+            return (managed_by or manager_paths or [None])[0]
+        managers = [Manager(m) for m in await asyncio.gather(*(self.c.get(p) for p in manager_paths))]
+        return next((p for p, m in zip(manager_paths, managers, strict=True) if m.manages(host["@odata.id"])),
+                    next((p for p, m in zip(manager_paths, managers, strict=True) if not m.is_auxiliary),
+                         manager_paths[0]))
 
     async def _manager_paths(self, managers_path: str | None) -> list[str]:
         """The managers' paths; the first manager is read too (an inventory needs it), in the same pass."""
@@ -125,21 +176,19 @@ class RedfishController(Controller):
         self.c.cache, self._warm = (self._warm if self._warm is not None else {}), None
         try:
             return await collect_facts(self.c, node, self.url, self.profile, self.root, self.system_paths,
-                                       self.system_path, self.manager_path)
+                                       self.system_path, self.manager_path, list(self.systems.values()))
         finally:
             self.c.cache = None
 
     # power -------------------------------------------------------------------------------------
     async def power_state(self) -> PowerState:
-        state = (await self.c.get(self.system_path)).get("PowerState")
-        return state if state in ("On", "Off", "PoweringOn", "PoweringOff", "Paused") else "Unknown"
+        return ComputerSystem(await self.c.get(self.system_path)).power_state or "Unknown"  # type: ignore[return-value]
 
     async def _reset_types(self) -> tuple[str, ...]:
-        system = await self.c.get(self.system_path)
-        action = (system.get("Actions") or {}).get("#ComputerSystem.Reset") or {}
-        allowed = action.get("ResetType@Redfish.AllowableValues")
-        if allowed is None and action.get("@Redfish.ActionInfo"):
-            info = await self.c.get(action["@Redfish.ActionInfo"])
+        system = ComputerSystem(await self.c.get(self.system_path))
+        allowed = system.reset_types
+        if allowed is None and system.reset_info:
+            info = await self.c.get(system.reset_info)
             for param in info.get("Parameters") or []:
                 if param.get("Name") == "ResetType":
                     allowed = param.get("AllowableValues")
@@ -161,8 +210,7 @@ class RedfishController(Controller):
         choices = [t for t in api.RESET_TYPES[action] if not allowed or t in allowed]
         if not choices:
             raise Unsupported(what=f"power {action}", by=f"{self.node} (allowed ResetType: {', '.join(allowed)})")
-        system = await self.c.get(self.system_path)
-        target = ((system.get("Actions") or {}).get("#ComputerSystem.Reset") or {}).get("target") or \
+        target = ComputerSystem(await self.c.get(self.system_path)).reset_target or \
             f"{self.system_path.rstrip('/')}/Actions/ComputerSystem.Reset"
         await self.c.post(target, {"ResetType": choices[0]})
         if wait <= 0:
@@ -183,23 +231,25 @@ class RedfishController(Controller):
 
     # boot --------------------------------------------------------------------------------------
     async def boot_override(self) -> BootOverride:
-        boot = (await self.c.get(self.system_path)).get("Boot") or {}
-        enabled = boot.get("BootSourceOverrideEnabled", "Disabled")
-        target = _FROM_REDFISH.get(boot.get("BootSourceOverrideTarget") or "None", "none")
-        mode = {"UEFI": "uefi", "Legacy": "legacy"}.get(boot.get("BootSourceOverrideMode") or "")
-        allowed = tuple(_FROM_REDFISH[v] for v in boot.get("BootSourceOverrideTarget@Redfish.AllowableValues") or []
-                        if v in _FROM_REDFISH)
+        system = ComputerSystem(await self.c.get(self.system_path))
+        enabled = system.boot_enabled or "Disabled"
+        target = _FROM_REDFISH.get(system.boot_target or "None", "none")
+        mode = {"UEFI": "uefi", "Legacy": "legacy"}.get(system.boot_mode or "")
+        allowed = tuple(_FROM_REDFISH[v] for v in system.boot_targets or [] if v in _FROM_REDFISH)
         return BootOverride("none" if enabled == "Disabled" else target, enabled == "Continuous", mode, allowed)
 
     async def set_boot_override(self, target: api.BootTarget, persistent: bool = False,
                                 mode: api.BootMode | None = None) -> BootOverride:
         if target not in BOOT_TARGETS:
             raise BmcError(node=self.node, detail=f"unknown boot target {target!r} ({', '.join(BOOT_TARGETS)})")
+        if ComputerSystem(await self.c.get(self.system_path)).boot_target is None:
+            # The system's Boot has no BootSourceOverrideTarget (recorded on blade nodes that boot by their
+            # BootOrder only): a PATCH would be refused with PropertyUnknown.
+            raise Unsupported(what="a boot override", by=f"{self.node} (its Boot has no BootSourceOverrideTarget)")
         before = await self.boot_override()
         if before.allowed and target != "none" and target not in before.allowed:
             raise Unsupported(what=f"boot target {target!r}", by=f"{self.node} (allowed: {', '.join(before.allowed)})")
-        enabled = ((await self.c.get(self.system_path)).get("Boot") or {}).get(
-            "BootSourceOverrideEnabled@Redfish.AllowableValues")
+        enabled = ComputerSystem(await self.c.get(self.system_path)).boot_enabled_values
         if persistent and enabled and "Continuous" not in enabled:
             raise Unsupported(what="a persistent boot override", by=f"{self.node} (allowed: {', '.join(enabled)})")
         boot: dict = {"BootSourceOverrideTarget": BOOT_TARGETS[target],
@@ -244,15 +294,14 @@ class RedfishController(Controller):
                                     i.get("Updateable")) for i in items), key=lambda f: f.id)
 
     async def health(self) -> Health:
-        system = await self.c.get(self.system_path)
-        status = system.get("Status") or {}
-        overall = status.get("HealthRollup") or status.get("Health") or "Unknown"
+        system = ComputerSystem(await self.c.get(self.system_path))
+        overall = system.health_rollup or system.health or "Unknown"
         problems = []
-        chassis_path = link(system, "Links", "Chassis")
+        chassis_path = next(iter(system.chassis), None)
         temps: dict[str, float] = {}
         if chassis_path:
-            chassis = await self.c.get(chassis_path)
-            thermal = await self.c.get(link(chassis, "Thermal")) if link(chassis, "Thermal") else {}
+            chassis = Chassis(await self.c.get(chassis_path))
+            thermal = await self.c.get(chassis.thermal) if chassis.thermal else {}
             for sensor in thermal.get("Temperatures") or []:
                 name = str(sensor.get("Name") or sensor.get("MemberId"))
                 if isinstance(sensor.get("ReadingCelsius"), int | float):

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from anyrack.bmc.api import BiosState, MediaStatus
 from anyrack.bmc.redfish.client import RedfishClient
 from anyrack.bmc.redfish.inventory import known, link
+from anyrack.bmc.redfish.resources.systems import ComputerSystem
 from anyrack.errors import BmcAuthFailed, BmcVerifyFailed, Unsupported
 
 if TYPE_CHECKING:
@@ -72,8 +73,7 @@ async def eject_media(ctl: RedfishController) -> MediaStatus:
 
 
 async def _bios_paths(ctl: RedfishController) -> tuple[str, str]:
-    system = await ctl.c.get(ctl.system_path)
-    bios_path = link(system, "Bios")
+    bios_path = ComputerSystem(await ctl.c.get(ctl.system_path)).bios
     if not bios_path:
         raise Unsupported(what="BIOS attributes", by=ctl.node)
     bios = await ctl.c.get(bios_path)

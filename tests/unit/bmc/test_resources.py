@@ -1,0 +1,76 @@
+"""Declared Redfish resources: fields read where they are declared, placeholders are None, and each
+value says which resource it came from."""
+
+from __future__ import annotations
+
+from anyrack.bmc.redfish.resources import Field, Link, Links, Resource
+from anyrack.bmc.redfish.resources.chassis import Chassis
+from anyrack.bmc.redfish.resources.managers import Manager
+from anyrack.bmc.redfish.resources.processors import PCIeDevice, Processor
+from anyrack.bmc.redfish.resources.systems import ComputerSystem
+
+GPU = {"@odata.id": "/redfish/v1/Systems/Node0/Processors/GPU0", "Id": "GPU0", "ProcessorType": "GPU",
+       "Model": "AMD INSTINCT MI200 (MCM) OAM LC", "SerialNumber": "00000000000000",
+       "Location": {"PartLocation": {"ServiceLabel": "OAM 1"}},
+       "Links": {"PCIeDevice": {"@odata.id": "/redfish/v1/Chassis/1/PCIeDevices/3"}}}
+
+
+def test_a_processor_reads_its_declared_fields() -> None:
+    gpu = Processor(GPU)
+    assert (gpu.is_gpu, gpu.model, gpu.location, gpu.pcie_device, gpu.id) == (
+        True, "AMD INSTINCT MI200 (MCM) OAM LC", "OAM 1", "/redfish/v1/Chassis/1/PCIeDevices/3", "GPU0")
+    assert gpu.serial is None and gpu.firmware is None  # zeros are a placeholder; absent is absent
+    assert gpu.source("model") == "/redfish/v1/Systems/Node0/Processors/GPU0"
+    assert gpu.source("serial") is None
+    assert not Processor({"ProcessorType": "CPU"}).is_gpu
+    assert PCIeDevice({"Name": "GA102GL", "SerialNumber": "N/A"}).name == "GA102GL"
+    assert PCIeDevice({"Name": "GA102GL", "SerialNumber": "N/A"}).serial is None
+
+
+def test_chassis_kinds_and_links() -> None:
+    card = Chassis({"@odata.id": "/redfish/v1/Chassis/Mezz0", "ChassisType": "Card", "SerialNumber": "DW20430411"})
+    blade = Chassis({"ChassisType": "Blade", "Links": {"ComputerSystems": [{"@odata.id": "/redfish/v1/Systems/1"},
+                                                                           {"@odata.id": "/redfish/v1/Systems/GPU"}]}})
+    module = Chassis({"ChassisType": "Module"})
+    assert (card.is_component, blade.is_component, module.is_component, module.is_assembly) == (True, False, True,
+                                                                                                 True)
+    assert blade.computer_systems == ["/redfish/v1/Systems/1", "/redfish/v1/Systems/GPU"]
+    assert card.computer_systems == [] and card.network_adapters is None
+    assert not Chassis(None) and Chassis(None).serial is None
+
+
+def test_fields_declared_on_a_new_resource() -> None:
+    class Sample(Resource):
+        raw = Field("Nested", "Value", raw=True)
+        text = Field("Nested", "Value")
+        first = Link("Many")
+        every = Links("Many")
+
+    sample = Sample({"Nested": {"Value": "N/A"}, "Many": [{"@odata.id": "/a"}, {"@odata.id": "/b"}, {}]})
+    assert (sample.raw, sample.text, sample.first, sample.every) == ("N/A", None, "/a", ["/a", "/b"])
+    assert Sample.text.path == ("Nested", "Value") and Sample.text.name == "text"
+
+
+def test_a_manager_says_which_hosts_it_manages() -> None:
+    bmc = Manager({"ManagerType": "EnclosureManager", "FirmwareVersion": "N/A", "Links": {
+        "ManagerForServers": [{"@odata.id": "/redfish/v1/Systems/Node2"}, {"@odata.id": "/redfish/v1/Systems/Node0"}],
+        "ManagerInChassis": {"@odata.id": "/redfish/v1/Chassis/Enclosure"}}})
+    mcu = Manager({"ManagerType": "AuxiliaryController"})
+    assert bmc.manages("/redfish/v1/Systems/Node0/") and not bmc.manages("/redfish/v1/Systems/Node1")
+    assert (bmc.is_auxiliary, mcu.is_auxiliary, bmc.home, bmc.firmware) == (False, True,
+                                                                            "/redfish/v1/Chassis/Enclosure", None)
+    assert not mcu.manages("/redfish/v1/Systems/Node0")
+
+
+def test_a_computer_system_reads_identity_boot_and_reset() -> None:
+    node = ComputerSystem({"@odata.id": "/redfish/v1/Systems/Node2", "SerialNumber": "PR12378794", "PowerState": "On",
+                           "Boot": {"BootOrder": ["ME0-PXE-IP4"]}, "Status": {"Health": "OK"},
+                           "Actions": {"#ComputerSystem.Reset": {"ResetType@Redfish.AllowableValues": ["On"],
+                                                                 "target": "/redfish/v1/Systems/Node2/Reset"}}})
+    baseboard = ComputerSystem({"Id": "HGX_Baseboard_0", "PowerState": "Booting", "UUID": "N/A"})
+    assert (node.system_id, node.is_host, node.serial, node.power_state, node.health) == (
+        "Node2", True, "PR12378794", "On", "OK")
+    assert (node.boot_target, node.reset_types, node.reset_target) == (None, ["On"], "/redfish/v1/Systems/Node2/Reset")
+    assert (baseboard.system_id, baseboard.is_host, baseboard.power_state, baseboard.uuid) == (
+        "HGX_Baseboard_0", False, None, None)
+    assert node.chassis == [] and node.managed_by == []

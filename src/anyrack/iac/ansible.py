@@ -108,8 +108,9 @@ class PlaybookRun(Resource):
 
     def __init__(self, name: str, playbook: str, inventory: str, group: str = "all",
                  roles: list[str] | None = None, extra_vars: dict[str, Any] | None = None,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
-        digest = content_hash(playbook, inventory, *(roles or []))
+                 opts: pulumi.ResourceOptions | None = None, base: Path | str | None = None) -> None:
+        here = Path(base or ".")  # relative paths are relative to the stack's directory
+        digest = content_hash(*(here / p for p in (playbook, inventory, *(roles or []))))
         super().__init__(PlaybookRunProvider(), name,
                          {"playbook": playbook, "inventory": inventory, "group": group, "hash": digest,
                           "extra_vars": extra_vars or {}, "changed": None, "failed": None, "ok": None,

@@ -25,16 +25,28 @@ class StackSettings:
     bios: dict[str, str] = field(default_factory=dict)
     ca_file: str | None = None
     facts_dir: Path | None = None
+    base: Path = Path()
+    """The stack's directory (the engine's working directory): resource inputs hold paths relative to it."""
+    redeploy: dict[str, str] = field(default_factory=dict)
+    rotate: str | None = None
+    protect: bool = True
+    deploy_batch: int = 32
+
+
+def pairs(config: pulumi.Config, key: str) -> dict[str, str]:
+    """An array setting of NAME=VALUE items as a dict."""
+    found: dict[str, str] = {}
+    for item in config.get_object(key) or []:
+        name, sep, value = str(item).partition("=")
+        if not sep:
+            raise InputError(detail=f"{key}: {item!r} is not NAME=VALUE")
+        found[name] = value
+    return found
 
 
 def read_settings(config: pulumi.Config, base: Path, racks: tuple[str, ...] | None = None) -> StackSettings:
     """The stack's settings; relative paths are relative to ``base`` (the stack's directory)."""
-    bios: dict[str, str] = {}
-    for item in config.get_object("biosAttributes") or []:
-        name, sep, value = str(item).partition("=")
-        if not sep:
-            raise InputError(detail=f"biosAttributes: {item!r} is not NAME=VALUE")
-        bios[name] = value
+    bios, redeploy = pairs(config, "biosAttributes"), pairs(config, "redeploy")
     return StackSettings(
         site_file=(base / config.require("siteFile")).resolve(),
         racks=racks if racks is not None else tuple(config.get_object("racks") or ()),
@@ -44,7 +56,12 @@ def read_settings(config: pulumi.Config, base: Path, racks: tuple[str, ...] | No
         os_image=config.get("osImage") or None,
         bios=bios,
         facts_dir=(base / config.get("factsDir")).resolve() if config.get("factsDir") else None,
-        ca_file=str(base / Path(config.get("caFile") or "").expanduser()) if config.get("caFile") else None,
+        ca_file=(ca if ca.startswith("~") else str(base / ca)) if (ca := config.get("caFile") or "") else None,
+        base=base,
+        redeploy=redeploy,
+        rotate=config.get("rotateBmcUser") or None,
+        protect=config.get_bool("protect") if config.get_bool("protect") is not None else True,
+        deploy_batch=config.get_int("deployBatch") or 32,
     )
 
 
@@ -69,6 +86,7 @@ def deploy(name: str, settings: StackSettings, root: Path,
         passwords = passwords_from(list(load_site(settings.site_file).credentials))
     plays = [Play(str(root / p), roles=(str(root / "roles"),)) for p in settings.playbooks] if settings.ansible else []
     deployment = Deployment(bios=settings.bios, os_method=settings.os_method, os_image=settings.os_image,
-                            ca_file=settings.ca_file)
+                            ca_file=settings.ca_file, redeploy=settings.redeploy, rotate=settings.rotate,
+                            protect=settings.protect, deploy_batch=settings.deploy_batch)
     return GpuCluster(name, settings.site_file, deployment, racks=settings.racks, plays=plays, passwords=passwords,
-                      facts_dir=settings.facts_dir)
+                      facts_dir=settings.facts_dir, base=settings.base)

@@ -24,6 +24,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -95,6 +96,12 @@ class RecordingMonitor(MockMonitor):
     def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
         super().__init__(mocks)
         self.registrations: list[Registration] = []
+        self.outputs: dict[str, dict[str, Any]] = {}
+        """``register_outputs`` / ``pulumi.export`` per URN (the stack's exports under its own URN)."""
+
+    def RegisterResourceOutputs(self, request):  # noqa: ANN001, ANN201, N802 - the gRPC method name
+        self.outputs[request.urn] = from_struct(request.outputs)
+        return super().RegisterResourceOutputs(request)
 
     def RegisterResource(self, request):  # noqa: ANN001, ANN201, N802 - the gRPC method name
         reply = super().RegisterResource(request)
@@ -113,8 +120,10 @@ class EchoMocks(pulumi.runtime.Mocks):
         return {}, None
 
 
-def run_program(program: Callable[[], object], project: str, stack: str, preview: bool = False) -> list[Registration]:
-    """Run ``program`` under Pulumi's runtime with mocks; every registration it made, in order."""
+def run_program(program: Callable[[], object], project: str, stack: str, preview: bool = False,
+                exports: dict[str, Any] | None = None) -> list[Registration]:
+    """Run ``program`` under Pulumi's runtime with mocks; every registration it made, in order (and into
+    ``exports``, if given, every registered output by URN: what the stack shows as outputs)."""
     monitor = RecordingMonitor(EchoMocks())
     pulumi.runtime.set_mocks(EchoMocks(), project=project, stack=stack, preview=preview, monitor=monitor)
 
@@ -123,6 +132,8 @@ def run_program(program: Callable[[], object], project: str, stack: str, preview
         program()
 
     go()
+    if exports is not None:
+        exports.update(monitor.outputs)
     return monitor.registrations
 
 
@@ -165,18 +176,23 @@ class Engine:
 
     # -- the provider process -------------------------------------------------------------------------
     def start(self) -> None:
-        env = {**os.environ, "PULUMI_PROJECT": self.project}
+        env = {**os.environ, "PULUMI_PROJECT": self.project, "PULUMI_ROOT_DIRECTORY": str(self.cwd)}
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server; closed in stop()
         self._server = subprocess.Popen([sys.executable, "-u", "-m", "pulumi.dynamic"], cwd=self.cwd, env=env,
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                        stdout=subprocess.PIPE, stderr=self._log)
         port = self._server.stdout.readline().decode().strip()
         if not port.isdigit():
-            raise RuntimeError(f"pulumi.dynamic did not print its port: {port!r} "
-                               f"{self._server.stderr.read().decode()[-2000:]}")
+            raise RuntimeError(f"pulumi.dynamic did not print its port: {port!r} {self.server_log()[-2000:]}")
         self._channel = grpc.insecure_channel(f"127.0.0.1:{port}")
         self._stub = provider_pb2_grpc.ResourceProviderStub(self._channel)
         reply = self._call("Configure", proto.ConfigureRequest(args=to_struct({}), acceptSecrets=True,
                                                                acceptResources=True))
         self.accept_secrets = reply.acceptSecrets
+
+    def server_log(self) -> str:
+        """What the provider server wrote to stderr so far (the engine shows it as diagnostics)."""
+        self._log.seek(0)
+        return self._log.read().decode(errors="replace")
 
     def stop(self) -> None:
         if self._server is not None:
@@ -184,8 +200,11 @@ class Engine:
             self._server.kill()
             self._server.wait()
             self._server.stdout.close()
-            self._server.stderr.close()
             self._server = None
+
+    def close(self) -> None:
+        self.stop()
+        self._log.close()
 
     def _call(self, method: str, request: Any) -> Any:
         self.calls[method] = self.calls.get(method, 0) + 1
@@ -391,7 +410,7 @@ def engine(cwd: Path, project: str = "anyrack", parallel: int = 8) -> Iterator[E
     try:
         yield e
     finally:
-        e.stop()
+        e.close()
 
 
 def write_site(path: Path, urls: list[str], racks: int = 1, password_env: str = "ANYRACK_LAB_BMC_PASSWORD",

@@ -17,6 +17,7 @@ import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider, UpdateResult
 
 from anyrack.errors import AnyrackError
+from anyrack.iac.providers import in_stack
 
 
 class AnsibleRunFailed(AnyrackError):
@@ -76,7 +77,7 @@ class PlaybookRunProvider(ResourceProvider):
     compared = ("playbook", "inventory", "group", "hash", "extra_vars")
 
     def _run(self, props: dict[str, Any]) -> dict[str, Any]:
-        result = run_playbook(props["playbook"], props["inventory"], props.get("group") or "all",
+        result = run_playbook(in_stack(props["playbook"]), in_stack(props["inventory"]), props.get("group") or "all",
                               props.get("extra_vars") or {})
         if result.rc != 0 or result.failed or result.unreachable:
             raise AnsibleRunFailed(playbook=props["playbook"], group=props.get("group") or "all",

@@ -17,6 +17,7 @@ from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, Resou
 
 from anyrack.errors import InputError
 from anyrack.filetree import sync_tree
+from anyrack.iac.providers import in_stack
 
 KINDS = ("inventory", "fabric")
 
@@ -36,8 +37,8 @@ def render(kind: str, site_file: str, facts_dir: str | None = None) -> dict[str,
     from anyrack.facts import load_facts_dir
     from anyrack.inventory import generate_inventory
 
-    facts = Path(facts_dir) if facts_dir else None
-    generated = generate_inventory(Path(site_file), facts, write=False)
+    facts = Path(in_stack(facts_dir)) if facts_dir else None
+    generated = generate_inventory(Path(in_stack(site_file)), facts, write=False)
     if kind == "inventory":
         return generated.files
     site = generated.site
@@ -53,14 +54,14 @@ class GeneratedFilesProvider(ResourceProvider):
         if files_hash(files) != props["hash"]:
             raise InputError(detail=f"{props['out']}: {props['site']} changed since the program read it; "
                                     "run pulumi up again")
-        sync_tree(Path(props["out"]), files)
+        sync_tree(Path(in_stack(props["out"])), files)
         return {k: props.get(k) for k in ("kind", "site", "facts", "out", "hash")} | {"count": len(files)}
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         return CreateResult(id_=props["out"], outs=self._write(props))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        root = Path(props["out"])
+        root = Path(in_stack(props["out"]))
         names = render(props["kind"], props["site"], props.get("facts"))
         found = {n: (root / n).read_text() for n in names if (root / n).is_file()}
         return ReadResult(id_=id_, outs={**props, "hash": files_hash(found)})

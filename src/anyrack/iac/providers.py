@@ -27,6 +27,13 @@ SECRET_INPUTS = ("password", "user_password")
 CONNECTION = ("node", "url", "username", "credential_ref", "ca_file", "insecure", "profile")
 
 
+def in_stack(path: str) -> str:
+    """A path input (relative to the stack's directory, or ``~/…``) as a path to open here: the engine gives
+    plugins the project's directory as ``PULUMI_ROOT_DIRECTORY``; the working directory otherwise."""
+    expanded = os.path.expanduser(path)
+    return os.path.join(os.environ.get("PULUMI_ROOT_DIRECTORY") or os.getcwd(), expanded)
+
+
 def public(props: dict[str, Any]) -> dict[str, Any]:
     """``props`` without the secret inputs: what may be stored as outputs."""
     return {k: v for k, v in props.items() if k not in SECRET_INPUTS and k != "__provider"}
@@ -51,7 +58,7 @@ def on_bmc(props: dict[str, Any], verb: Callable[[Controller], Awaitable[T]], *,
     async def go() -> T:
         async with connect(props["url"], username or props["username"],
                            password if password is not None else password_of(props), node=node,
-                           ca_file=os.path.expanduser(ca) if (ca := props.get("ca_file")) else None,
+                           ca_file=in_stack(ca) if (ca := props.get("ca_file")) else None,
                            insecure=bool(props.get("insecure")),
                            profile=props.get("profile"), timeout=float(props.get("timeout") or 30),
                            retries=int(props.get("retries", 4))) as bmc:

@@ -4,6 +4,8 @@ over HTTPS whose every request is recorded."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import runpy
@@ -245,3 +247,35 @@ def test_every_provider_through_the_server(tmp_path: Path, lab, monkeypatch) -> 
         assert not behind_pulumis_back(entries[1], lambda b: b.media_status()).inserted
         assert {k: e.calls[k] for k in ("Check", "Diff", "Create", "Read", "Delete")} == {
             "Check": 6, "Diff": 4, "Create": 2, "Read": 2, "Delete": 2}
+
+
+def test_cluster_secrets_reach_ansible_and_never_the_state(tmp_path: Path) -> None:
+    """slurmdbd's password and the MUNGE key as Pulumi secrets: the play gets them, no output holds them."""
+    db_password, key = "planted-db-pw-Qx83", os.urandom(1024)
+    munge = base64.b64encode(key).decode()
+    (tmp_path / "site.yml").write_text(
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - ansible.builtin.copy:\n"
+        f"        dest: {tmp_path}/seen\n"
+        "        content: \"{{ slurm_dbd_db_password | hash('sha256') }} "
+        "{{ lookup('ansible.builtin.file', munge_key_dir + '/' + munge_key_name) | b64encode | length }}\"\n")
+    (tmp_path / "inventory").mkdir()
+    (tmp_path / "inventory/hosts.ini").write_text(f"localhost ansible_connection=local "
+                                                  f"ansible_python_interpreter={sys.executable}\n")
+
+    def program() -> None:
+        secrets = {"slurm_dbd_db_password": pulumi.Output.secret(db_password),
+                   "munge_key": pulumi.Output.secret(munge)}
+        AnsibleRun("play", Play("site.yml", secret_vars=secrets), "inventory", base=tmp_path)
+
+    with engine(tmp_path) as e:
+        regs = run_program(program, "anyrack", "t")
+        run = next(r for r in regs if r.name == "play-run")
+        assert run.props["secret_names"] == ["munge_key", "slurm_dbd_db_password"]
+        assert e.up(regs) and changes(e.up(run_program(program, "anyrack", "t"))) == []
+        text = e.checkpoint() + e.server_log()
+    seen = (tmp_path / "seen").read_text().split()
+    assert seen[0] == hashlib.sha256(db_password.encode()).hexdigest()
+    assert int(seen[1]) > 1000  # the key file's bytes reached the play (lookup reads it as text)
+    runs = "".join(p.read_text(errors="replace") for p in (tmp_path / ".anyrack/runs").rglob("*") if p.is_file())
+    for planted in (db_password, munge[:40]):
+        assert planted not in text and planted not in runs

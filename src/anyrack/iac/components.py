@@ -67,6 +67,12 @@ class Play:
     playbook: str
     group: str = "all"
     roles: Sequence[str] = ()
+    private_key: str | None = None
+    """The SSH key Ansible logs in with (ansible-playbook --private-key)."""
+    vars_files: Sequence[str] = ()
+    """Extra variables files (ansible-playbook -e @FILE); their content is part of the run's hash."""
+    secret_vars: Mapping[str, Secret] = field(default_factory=dict)
+    """Variables given as Pulumi secrets (``slurm_dbd_db_password``, ``munge_key`` in base64)."""
 
 
 def password_for(site: Site, credential: str, passwords: Mapping[str, Secret]) -> Secret:
@@ -129,7 +135,9 @@ class AnsibleRun(pulumi.ComponentResource):
         super().__init__("anyrack:ansible:AnsibleRun", name, None, opts)
         extra = {"anyrack_inventory_hash": inventory_hash} if inventory_hash else None
         self.run = PlaybookRun(f"{name}-run", play.playbook, inventory, play.group, list(play.roles), extra,
-                               opts=pulumi.ResourceOptions(parent=self, depends_on=list(after)), base=base)
+                               opts=pulumi.ResourceOptions(parent=self, depends_on=list(after)), base=base,
+                               private_key=play.private_key, vars_files=list(play.vars_files),
+                               secret_vars=play.secret_vars)
         self.changed, self.failed = self.run.changed, self.run.failed
         self.register_outputs({"changed": self.changed, "failed": self.failed, "hash": self.run.hash})
 
@@ -189,7 +197,8 @@ class GpuCluster(pulumi.ComponentResource):
         self.runs: list[AnsibleRun] = []
         for i, play in enumerate(plays):
             play = replace(play, playbook=rel(play.playbook), roles=tuple(rel(r) for r in play.roles),  # noqa: PLW2901
-                           group=rack_limit(play.group, racks))
+                           group=rack_limit(play.group, racks), vars_files=tuple(rel(f) for f in play.vars_files),
+                           private_key=rel(play.private_key) if play.private_key else None)
             run = AnsibleRun(f"{name}-ansible-{i + 1:02d}-{Path(play.playbook).stem}", play, rel(inventory_dir),
                              files_hash(generated.files), after,
                              opts=pulumi.ResourceOptions(parent=self, depends_on=after), base=base)

@@ -31,6 +31,8 @@ class StackSettings:
     rotate: str | None = None
     protect: bool = True
     deploy_batch: int = 32
+    private_key: Path | None = None
+    vars_files: tuple[Path, ...] = ()
 
 
 def pairs(config: pulumi.Config, key: str) -> dict[str, str]:
@@ -62,6 +64,8 @@ def read_settings(config: pulumi.Config, base: Path, racks: tuple[str, ...] | No
         rotate=config.get("rotateBmcUser") or None,
         protect=config.get_bool("protect") if config.get_bool("protect") is not None else True,
         deploy_batch=config.get_int("deployBatch") or 32,
+        private_key=(base / key).resolve() if (key := config.get("ansiblePrivateKey")) else None,
+        vars_files=tuple((base / f).resolve() for f in config.get_object("ansibleVarsFiles") or ()),
     )
 
 
@@ -76,6 +80,17 @@ def passwords_from(credentials: list[str]) -> dict[str, pulumi.Output[str]]:
     return found
 
 
+CLUSTER_SECRETS = {"slurmDbPassword": "slurm_dbd_db_password", "mungeKey": "munge_key"}
+"""Secret stack config → the Ansible variable it is given as (``pulumi config set --secret KEY …``)."""
+
+
+def cluster_secrets() -> dict[str, pulumi.Output[str]]:
+    """The cluster's generated secrets kept as Pulumi secrets, if the stack has them; without them the
+    roles generate their own on the Ansible controller (``~/.local/state/anyrack``)."""
+    config = pulumi.Config()
+    return {var: value for key, var in CLUSTER_SECRETS.items() if (value := config.get_secret(key)) is not None}
+
+
 def deploy(name: str, settings: StackSettings, root: Path,
            passwords: dict[str, pulumi.Output[str]] | None = None) -> GpuCluster:
     """The cluster of ``settings``; playbooks and ``roles/`` are found under ``root`` (the repository).
@@ -84,7 +99,10 @@ def deploy(name: str, settings: StackSettings, root: Path,
     of the site file."""
     if passwords is None:
         passwords = passwords_from(list(load_site(settings.site_file).credentials))
-    plays = [Play(str(root / p), roles=(str(root / "roles"),)) for p in settings.playbooks] if settings.ansible else []
+    key = str(settings.private_key) if settings.private_key else None
+    plays = [Play(str(root / p), roles=(str(root / "roles"),), private_key=key,
+                  vars_files=tuple(str(f) for f in settings.vars_files), secret_vars=cluster_secrets())
+             for p in settings.playbooks] if settings.ansible else []
     deployment = Deployment(bios=settings.bios, os_method=settings.os_method, os_image=settings.os_image,
                             ca_file=settings.ca_file, redeploy=settings.redeploy, rotate=settings.rotate,
                             protect=settings.protect, deploy_batch=settings.deploy_batch)

@@ -26,6 +26,15 @@ def test_every_setting_is_typed_and_described(stack: str) -> None:
             assert namespace != project["name"] or name in project["config"], (stack_file.name, key)
 
 
+@pytest.mark.parametrize("stack", ["site", "rack"])
+def test_the_runtime_is_the_uv_venv_make_setup_builds(stack: str) -> None:
+    """``toolchain: pip`` would run ``python -m pip list`` in a venv uv made, which has no pip."""
+    options = yaml.safe_load((STACKS / stack / "Pulumi.yaml").read_text())["runtime"]["options"]
+    assert options == {"toolchain": "uv", "virtualenv": "../../.venv"}
+    venv = (STACKS / stack / options["virtualenv"]).resolve()
+    assert "uv = " in (venv / "pyvenv.cfg").read_text()  # made by uv (make setup)
+
+
 def run_stack(build, stack: str, name: str, config: dict[str, str]):  # noqa: ANN001, ANN201
     project = yaml.safe_load((STACKS / stack / "Pulumi.yaml").read_text())["name"]
 

@@ -60,8 +60,10 @@ def test_rack_stack_manages_its_rack(build, monkeypatch: pytest.MonkeyPatch) -> 
     assert rec.by_name("rack-r01-gpu005-user").secret_keys >= {"password", "user_password"}
     assert any(r.name == "rack-r01-gpu001-bios" for r in rec.registered)
     run = next(r for r in rec.registered if r.name.endswith("-run"))
-    # a rack stack runs its plays on its rack and the controllers (slurm.conf learns the rack's nodes)
-    assert run.inputs["group"] == "rack_r01:role_controller"
+    # a rack stack brings its compute nodes into the running cluster: add_node.yml, unlimited (it touches
+    # only anyrack_new_nodes and the controllers; slurm.conf learns the rack's nodes)
+    assert run.name == "rack-r01-ansible-01-add_node-run" and run.inputs["group"] == "all"
+    assert run.inputs["extra_vars"]["anyrack_new_nodes"] == ",".join(f"gpu{i:03d}" for i in range(1, 9))
 
 
 def test_site_stack_on_the_lab(build, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001

@@ -131,10 +131,12 @@ class AnsibleRun(pulumi.ComponentResource):
 
     def __init__(self, name: str, play: Play, inventory: str, inventory_hash: str | None = None,
                  after: Sequence[pulumi.Resource] = (), opts: pulumi.ResourceOptions | None = None,
-                 base: Path | str | None = None) -> None:
+                 base: Path | str | None = None, new_nodes: Sequence[str] = ()) -> None:
         super().__init__("anyrack:ansible:AnsibleRun", name, None, opts)
-        extra = {"anyrack_inventory_hash": inventory_hash} if inventory_hash else None
-        self.run = PlaybookRun(f"{name}-run", play.playbook, inventory, play.group, list(play.roles), extra,
+        extra = {"anyrack_inventory_hash": inventory_hash} if inventory_hash else {}
+        if new_nodes:  # a rack stack: the nodes add_node.yml brings into the running cluster
+            extra["anyrack_new_nodes"] = ",".join(new_nodes)
+        self.run = PlaybookRun(f"{name}-run", play.playbook, inventory, play.group, list(play.roles), extra or None,
                                opts=pulumi.ResourceOptions(parent=self, depends_on=list(after)), base=base,
                                private_key=play.private_key, vars_files=list(play.vars_files),
                                secret_vars=play.secret_vars)
@@ -143,15 +145,14 @@ class AnsibleRun(pulumi.ComponentResource):
 
 
 def rack_limit(group: str, racks: Sequence[str]) -> str:
-    """The hosts a rack stack's play runs on: the racks' nodes, and for a whole-cluster play (``all``) the
-    controllers too, so slurm.conf, topology and the controller's view of the cluster learn the rack's
-    nodes (the controller's part of the plays runs in every rack stack; other racks' nodes are not touched)."""
-    if not racks:
+    """The hosts a rack stack's play runs on. A play for one group (``compute``) runs on the racks' part of
+    it; a whole-cluster play (``all``) is not limited: a rack stack runs ``add_node.yml``, which touches
+    only ``anyrack_new_nodes`` (the racks' compute nodes) and the controllers, but reads every compute
+    node's facts, because slurm.conf describes them all (a limited run would describe the other racks'
+    nodes with default CPUs and memory)."""
+    if not racks or group == "all":
         return group
-    limit = ":".join(group_name("rack", r) for r in racks)
-    if group == "all":
-        return f"{limit}:{group_name('role', 'controller')}"
-    return f"{group}:&{limit}"
+    return f"{group}:&" + ":".join(group_name("rack", r) for r in racks)
 
 
 class GpuCluster(pulumi.ComponentResource):
@@ -201,7 +202,8 @@ class GpuCluster(pulumi.ComponentResource):
                            private_key=rel(play.private_key) if play.private_key else None)
             run = AnsibleRun(f"{name}-ansible-{i + 1:02d}-{Path(play.playbook).stem}", play, rel(inventory_dir),
                              files_hash(generated.files), after,
-                             opts=pulumi.ResourceOptions(parent=self, depends_on=after), base=base)
+                             opts=pulumi.ResourceOptions(parent=self, depends_on=after), base=base,
+                             new_nodes=[n.name for n in chosen if racks and n.role == "compute"])
             self.runs.append(run)
             after = [run]
         self.power = {n.name: gpu.power.state for n, gpu in zip(chosen, self.nodes, strict=True)}

@@ -46,14 +46,16 @@ def pairs(config: pulumi.Config, key: str) -> dict[str, str]:
     return found
 
 
-def read_settings(config: pulumi.Config, base: Path, racks: tuple[str, ...] | None = None) -> StackSettings:
-    """The stack's settings; relative paths are relative to ``base`` (the stack's directory)."""
+def read_settings(config: pulumi.Config, base: Path, racks: tuple[str, ...] | None = None,
+                  playbooks: tuple[str, ...] = ("playbooks/site.yml",)) -> StackSettings:
+    """The stack's settings; relative paths are relative to ``base`` (the stack's directory); ``playbooks``
+    is the default of the ``playbooks`` setting."""
     bios, redeploy = pairs(config, "biosAttributes"), pairs(config, "redeploy")
     return StackSettings(
         site_file=(base / config.require("siteFile")).resolve(),
         racks=racks if racks is not None else tuple(config.get_object("racks") or ()),
         ansible=config.get_bool("ansible") or False,
-        playbooks=tuple(config.get_object("playbooks") or ("playbooks/site.yml",)),
+        playbooks=tuple(config.get_object("playbooks") or playbooks),
         os_method=config.get("osMethod") or "pxe",
         os_image=config.get("osImage") or None,
         bios=bios,

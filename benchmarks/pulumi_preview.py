@@ -31,7 +31,8 @@ import pulumi
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # tests/iac/engine.py: the harness the iac tier uses
 
-from tests.iac.engine import changes, engine, recording_lab, run_program, write_site  # noqa: E402
+from tests.iac.bmclab import recording_lab, write_site  # noqa: E402
+from tests.iac.engine import changes, engine, run_program  # noqa: E402
 
 from anyrack.lab.emulator import LabOptions, TreeSpec  # noqa: E402
 

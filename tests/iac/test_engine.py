@@ -15,18 +15,8 @@ from pathlib import Path
 
 import pulumi
 import pytest
-from tests.iac.engine import (
-    UNKNOWN,
-    ProtectedError,
-    RecordingLab,
-    Registration,
-    behind_pulumis_back,
-    changes,
-    engine,
-    recording_lab,
-    run_program,
-    write_site,
-)
+from tests.iac.bmclab import RecordingLab, behind_pulumis_back, recording_lab, write_site
+from tests.iac.engine import UNKNOWN, ProtectedError, Registration, changes, engine, run_program
 
 from anyrack.iac import AnsibleRun, Play
 from anyrack.iac.resources import BmcTarget, VirtualMedia

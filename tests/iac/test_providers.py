@@ -9,7 +9,7 @@ from pathlib import Path
 import dill
 import pytest
 from pulumi.dynamic.dynamic import serialize_provider
-from tests.iac.engine import behind_pulumis_back
+from tests.iac.bmclab import behind_pulumis_back
 
 from anyrack.errors import BmcError, BmcVerifyFailed
 from anyrack.iac import providers

@@ -9,6 +9,8 @@ from anyrack.iac.stack import deploy, read_settings
 HERE = Path(__file__).resolve().parent
 config = pulumi.Config()
 rack = config.get("rack") or pulumi.get_stack()
-cluster = deploy(f"rack-{rack}", read_settings(config, HERE, racks=(rack,)), HERE.parents[1])
+# a rack joins the running cluster: add_node.yml for its compute nodes (the controllers learn them)
+settings = read_settings(config, HERE, racks=(rack,), playbooks=("playbooks/add_node.yml",))
+cluster = deploy(f"rack-{rack}", settings, HERE.parents[1])
 pulumi.export("nodes", cluster.node_names)
 pulumi.export("power", cluster.power)

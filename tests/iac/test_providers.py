@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,8 +9,8 @@ from pathlib import Path
 import dill
 import pytest
 from pulumi.dynamic.dynamic import serialize_provider
+from tests.iac.bmclab import behind_pulumis_back
 
-from anyrack.bmc import connect
 from anyrack.errors import BmcError, BmcVerifyFailed
 from anyrack.iac import providers
 from anyrack.iac.ansible import PlaybookRunProvider
@@ -49,14 +48,6 @@ def stored(outs: dict) -> dict:
     """What read and delete get back: the outputs (never a password)."""
     assert "password" not in outs and "user_password" not in outs
     return outs
-
-
-def behind_pulumis_back(entry: BmcEntry, verb):  # noqa: ANN001, ANN201
-    async def go():  # noqa: ANN202
-        async with connect(f"redfish+{entry.url}", entry.username, entry.password, ca_file=entry.ca) as bmc:
-            return await verb(bmc)
-
-    return asyncio.run(go())
 
 
 PROVIDERS = [providers.BmcUserProvider, providers.BiosSettingsProvider, providers.BootOverrideProvider,
@@ -159,7 +150,14 @@ def test_os_deploy_from_iso_boots_the_node(lab: list[BmcEntry]) -> None:
     created = deploy.create(news)
     assert created.outs["started"] is True and created.outs["power"] == "on"
     assert behind_pulumis_back(entry, lambda bmc: bmc.media_status()).image == ISO
-    assert deploy.diff(created.id, created.outs, {**news, "image": ISO + "?v2"}).replaces == ["image"]
+    assert created.outs["installed"] == {"method": "iso", "image": ISO}
+    newer = deploy.diff(created.id, created.outs, {**news, "image": ISO + "?v2"})
+    assert newer.changes and newer.replaces == []  # a new image alone reinstalls nothing
+    recorded = deploy.update(created.id, created.outs, {**news, "image": ISO + "?v2"}).outs
+    assert recorded["image"] == ISO + "?v2" and recorded["installed"] == {"method": "iso", "image": ISO}
+    asked = {**news, "image": ISO + "?v2", "redeploy": "2026-12-07"}
+    assert deploy.diff(created.id, recorded, asked).replaces == ["redeploy"]
+    assert not deploy.diff(created.id, {**recorded, "redeploy": "2026-12-07"}, {**asked, "redeploy": None}).changes
     deploy.delete(created.id, created.outs)
     assert not behind_pulumis_back(entry, lambda bmc: bmc.media_status()).inserted
 

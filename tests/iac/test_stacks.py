@@ -26,6 +26,15 @@ def test_every_setting_is_typed_and_described(stack: str) -> None:
             assert namespace != project["name"] or name in project["config"], (stack_file.name, key)
 
 
+@pytest.mark.parametrize("stack", ["site", "rack"])
+def test_the_runtime_is_the_uv_venv_make_setup_builds(stack: str) -> None:
+    """``toolchain: pip`` would run ``python -m pip list`` in a venv uv made, which has no pip."""
+    options = yaml.safe_load((STACKS / stack / "Pulumi.yaml").read_text())["runtime"]["options"]
+    assert options == {"toolchain": "uv", "virtualenv": "../../.venv"}
+    venv = (STACKS / stack / options["virtualenv"]).resolve()
+    assert "uv = " in (venv / "pyvenv.cfg").read_text()  # made by uv (make setup)
+
+
 def run_stack(build, stack: str, name: str, config: dict[str, str]):  # noqa: ANN001, ANN201
     project = yaml.safe_load((STACKS / stack / "Pulumi.yaml").read_text())["name"]
 
@@ -51,7 +60,10 @@ def test_rack_stack_manages_its_rack(build, monkeypatch: pytest.MonkeyPatch) -> 
     assert rec.by_name("rack-r01-gpu005-user").secret_keys >= {"password", "user_password"}
     assert any(r.name == "rack-r01-gpu001-bios" for r in rec.registered)
     run = next(r for r in rec.registered if r.name.endswith("-run"))
-    assert run.inputs["group"] == "all:&rack_r01"  # a rack's stack runs its plays on its rack only
+    # a rack stack brings its compute nodes into the running cluster: add_node.yml, unlimited (it touches
+    # only anyrack_new_nodes and the controllers; slurm.conf learns the rack's nodes)
+    assert run.name == "rack-r01-ansible-01-add_node-run" and run.inputs["group"] == "all"
+    assert run.inputs["extra_vars"]["anyrack_new_nodes"] == ",".join(f"gpu{i:03d}" for i in range(1, 9))
 
 
 def test_site_stack_on_the_lab(build, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
@@ -62,5 +74,5 @@ def test_site_stack_on_the_lab(build, monkeypatch: pytest.MonkeyPatch) -> None: 
     nodes = [r for r in rec.registered if r.type == "anyrack:metal:GpuNode"]
     assert nodes and not any(r.type == "anyrack:ansible:AnsibleRun" for r in rec.registered)
     boot = next(r for r in rec.registered if r.name.endswith("-boot"))
-    assert boot.inputs["ca_file"].endswith("/.local/state/anyrack/lab/ca.pem")
+    assert boot.inputs["ca_file"] == "~/.local/state/anyrack/lab/ca.pem"  # the same for every operator
     assert boot.inputs["url"].startswith("redfish+https://127.")

@@ -8,7 +8,10 @@ reports the per-host recap's counts.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,7 @@ import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider, UpdateResult
 
 from anyrack.errors import AnyrackError
+from anyrack.iac.providers import in_stack
 
 
 class AnsibleRunFailed(AnyrackError):
@@ -49,7 +53,8 @@ def content_hash(*paths: Path | str) -> str:
 
 
 def run_playbook(playbook: str, inventory: str, group: str = "all", extra_vars: dict[str, Any] | None = None,
-                 runs_dir: str | None = None) -> RunResult:
+                 runs_dir: str | None = None, private_key: str | None = None,
+                 vars_files: tuple[str, ...] = ()) -> RunResult:
     """Apply ``playbook`` to ``group`` of ``inventory`` through anyrack.provision (ansible-runner, secrets
     scrubbed, artifacts kept under ``runs_dir``, default ``.anyrack/runs`` beside the inventory); never
     raises for a failed play (see ``rc``)."""
@@ -60,6 +65,8 @@ def run_playbook(playbook: str, inventory: str, group: str = "all", extra_vars: 
     runs = Path(runs_dir) if runs_dir else inventory_path.parent / ".anyrack/runs"
     plan = Plan(site_file=inventory_path, site=inventory_path.name, playbook=Path(playbook).resolve(),
                 inventory=inventory_path, runs_dir=runs, limit=group,
+                private_key=Path(private_key).resolve() if private_key else None,
+                vars_files=tuple(Path(f).resolve() for f in vars_files),
                 inline_vars={k: str(v) for k, v in (extra_vars or {}).items()})
     lines: list[str] = []
     outcome = provision(plan, lines.append)
@@ -70,19 +77,36 @@ def run_playbook(playbook: str, inventory: str, group: str = "all", extra_vars: 
                      "ansible-runner", tail.strip())
 
 
-class PlaybookRunProvider(ResourceProvider):
-    """Runs on create and whenever ``hash``, the playbook, group or extra vars change; delete undoes nothing."""
+MUNGE_KEY = "munge_key"
+"""A secret var holding the cluster's MUNGE key (base64): handed to the munge role as a key file."""
 
-    compared = ("playbook", "inventory", "group", "hash", "extra_vars")
+
+class PlaybookRunProvider(ResourceProvider):
+    """Runs on create and whenever ``hash``, the playbook, group, extra vars or the names of the secret
+    vars change; delete undoes nothing. ``secret_vars`` (Pulumi secrets: the slurmdbd password, the MUNGE
+    key) reach Ansible through anyrack.provision's temporary vars file and are never outputs."""
+
+    compared = ("playbook", "inventory", "group", "hash", "extra_vars", "private_key", "vars_files",
+                "secret_names")
 
     def _run(self, props: dict[str, Any]) -> dict[str, Any]:
-        result = run_playbook(props["playbook"], props["inventory"], props.get("group") or "all",
-                              props.get("extra_vars") or {})
+        key = props.get("private_key")
+        secrets = {k: v for k, v in (props.get("secret_vars") or {}).items() if v}  # "": let the role generate
+        with tempfile.TemporaryDirectory(prefix="anyrack-munge-") as keys:
+            if MUNGE_KEY in secrets:  # the munge role reads the key from munge_key_dir/munge_key_name
+                key_file = Path(keys) / "cluster.key"
+                key_file.write_bytes(base64.b64decode(secrets.pop(MUNGE_KEY)))
+                key_file.chmod(0o600)
+                secrets |= {"munge_key_dir": keys, "munge_key_name": key_file.name}
+            result = run_playbook(in_stack(props["playbook"]), in_stack(props["inventory"]),
+                                  props.get("group") or "all", {**(props.get("extra_vars") or {}), **secrets},
+                                  private_key=in_stack(key) if key else None,
+                                  vars_files=tuple(in_stack(f) for f in props.get("vars_files") or ()))
         if result.rc != 0 or result.failed or result.unreachable:
             raise AnsibleRunFailed(playbook=props["playbook"], group=props.get("group") or "all",
                                    detail=f"rc={result.rc} failed={result.failed} unreachable={result.unreachable}"
                                           f" ({result.runner})\n{result.tail}")
-        return {**{k: v for k, v in props.items() if k != "__provider"}, "changed": result.changed,
+        return {**{k: v for k, v in props.items() if k not in ("__provider", "secret_vars")}, "changed": result.changed,
                 "failed": result.failed, "ok": result.ok, "runner": result.runner}
 
     def create(self, props: dict[str, Any]) -> CreateResult:
@@ -108,9 +132,14 @@ class PlaybookRun(Resource):
 
     def __init__(self, name: str, playbook: str, inventory: str, group: str = "all",
                  roles: list[str] | None = None, extra_vars: dict[str, Any] | None = None,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
-        digest = content_hash(playbook, inventory, *(roles or []))
+                 opts: pulumi.ResourceOptions | None = None, base: Path | str | None = None,
+                 private_key: str | None = None, vars_files: list[str] | None = None,
+                 secret_vars: Mapping[str, str | pulumi.Output[str]] | None = None) -> None:
+        here = Path(base or ".")  # relative paths are relative to the stack's directory
+        digest = content_hash(*(here / p for p in (playbook, inventory, *(roles or []), *(vars_files or []))))
         super().__init__(PlaybookRunProvider(), name,
                          {"playbook": playbook, "inventory": inventory, "group": group, "hash": digest,
-                          "extra_vars": extra_vars or {}, "changed": None, "failed": None, "ok": None,
-                          "runner": None}, opts)
+                          "extra_vars": extra_vars or {}, "private_key": private_key, "vars_files": vars_files or [],
+                          "secret_vars": pulumi.Output.secret(dict(secret_vars or {})),
+                          "secret_names": sorted(secret_vars or {}),
+                          "changed": None, "failed": None, "ok": None, "runner": None}, opts)

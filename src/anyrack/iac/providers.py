@@ -10,6 +10,7 @@ which never hold a password, so they reconnect through ``credential_ref`` (``{en
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
@@ -24,6 +25,13 @@ from anyrack.site.model import SecretRef
 T = TypeVar("T")
 SECRET_INPUTS = ("password", "user_password")
 CONNECTION = ("node", "url", "username", "credential_ref", "ca_file", "insecure", "profile")
+
+
+def in_stack(path: str) -> str:
+    """A path input (relative to the stack's directory, or ``~/…``) as a path to open here: the engine gives
+    plugins the project's directory as ``PULUMI_ROOT_DIRECTORY``; the working directory otherwise."""
+    expanded = os.path.expanduser(path)
+    return os.path.join(os.environ.get("PULUMI_ROOT_DIRECTORY") or os.getcwd(), expanded)
 
 
 def public(props: dict[str, Any]) -> dict[str, Any]:
@@ -50,7 +58,8 @@ def on_bmc(props: dict[str, Any], verb: Callable[[Controller], Awaitable[T]], *,
     async def go() -> T:
         async with connect(props["url"], username or props["username"],
                            password if password is not None else password_of(props), node=node,
-                           ca_file=props.get("ca_file"), insecure=bool(props.get("insecure")),
+                           ca_file=in_stack(ca) if (ca := props.get("ca_file")) else None,
+                           insecure=bool(props.get("insecure")),
                            profile=props.get("profile"), timeout=float(props.get("timeout") or 30),
                            retries=int(props.get("retries", 4))) as bmc:
             return await verb(bmc)
@@ -63,11 +72,19 @@ def on_bmc(props: dict[str, Any], verb: Callable[[Controller], Awaitable[T]], *,
         raise BmcError(node=node, detail=f"{type(err).__name__}: {err}") from err
 
 
+TOKENS = ("rotate", "redeploy")
+"""Explicit request inputs: a new non-empty value asks for the action once; clearing it asks nothing."""
+
+
 def diff_inputs(olds: dict[str, Any], news: dict[str, Any], compared: Iterable[str],
-                replaced: Iterable[str]) -> DiffResult:
-    """Changed inputs among ``compared``; those in ``replaced`` force replacement."""
-    changed = [k for k in compared if olds.get(k) != news.get(k)]
+                replaced: Iterable[str], drift: Iterable[str] = ()) -> DiffResult:
+    """Changed inputs among ``compared``; those in ``replaced`` force replacement. Only inputs count (an
+    output the new inputs do not carry is never a change); ``drift`` names extra changes that ``read``
+    found (e.g. a password changed behind Pulumi's back)."""
+    changed = [k for k in compared if olds.get(k) != news.get(k)
+               and not (k in TOKENS and not news.get(k))]
     replaces = [k for k in changed if k in set(replaced)]
+    changed += [k for k in drift if k not in changed]
     return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=bool(replaces))
 
 
@@ -101,11 +118,18 @@ class BmcProvider(ResourceProvider):
 
 
 class BmcUserProvider(BmcProvider):
-    """Create or rotate a local BMC user (logging in with the current credential). Delete leaves the user."""
+    """Create a local BMC user (logging in with the current credential); set its password again only when
+    ``rotate`` gets a new value (the password itself is secret and never in the state, so a diff cannot see
+    it change). A refresh that could not log in as the user (``verified: false``) is drift: the next up
+    sets the password again. Delete leaves the user."""
 
     kind = "user"
-    compared = (*BmcProvider.compared, "user", "user_role", "user_credential_ref", "verified")
-    replaced = ("node", "url", "user")
+    compared = (*BmcProvider.compared, "user", "user_role", "user_credential_ref", "rotate")
+    replaced = ("node", "user")
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        drift = ["verified"] if olds.get("verified") is False else []
+        return diff_inputs(olds, news, self.compared, self.replaced, drift)
 
     def apply(self, props: dict[str, Any]) -> dict[str, Any]:
         on_bmc(props, lambda bmc: bmc.set_user(props["user"], str(props["user_password"]),
@@ -202,11 +226,22 @@ class PowerStateProvider(BmcProvider):
 
 class OsDeployProvider(BmcProvider):
     """Start an OS install: insert the ISO (``method: iso``), then power on or reset the node so it
-    boots from the override set before it (PXE or CD). Any change replaces it (a new install)."""
+    boots from the override set before it (PXE or CD). A reinstall (a replacement) happens only when
+    ``redeploy`` gets a new value: a new image or method is recorded by an update that touches nothing,
+    and ``installed`` keeps what the node was really installed with."""
 
     kind = "deploy"
-    compared = (*BmcProvider.compared, "method", "image")
-    replaced = ("node", "url", "method", "image")
+    compared = (*BmcProvider.compared, "method", "image", "redeploy")
+    replaced = ("node", "redeploy")
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        created = super().create(props)
+        created.outs["installed"] = {"method": props["method"], "image": props.get("image")}
+        return created
+
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        kept = {k: olds.get(k) for k in ("started", "power", "installed")}
+        return UpdateResult(outs={**public(news), **kept})
 
     def apply(self, props: dict[str, Any]) -> dict[str, Any]:
         wait = float(props.get("wait") or 60)

@@ -51,16 +51,18 @@ def target_of(site: Site, node: Node, password: str | pulumi.Output[str], ca_fil
 
 
 class BmcUser(Resource):
-    """A local BMC user created or rotated through ``bmc`` (verified by logging in as it)."""
+    """A local BMC user created through ``bmc`` (verified by logging in as it); its password is set again
+    when ``rotate`` gets a new value."""
 
     verified: pulumi.Output[bool]
 
     def __init__(self, name: str, bmc: BmcTarget, user: str, user_password: str | pulumi.Output[str],
                  user_credential_ref: dict[str, str] | None = None, role: str = "Administrator",
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+                 rotate: str | None = None, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(providers.BmcUserProvider(), name,
                          {**bmc.inputs(), "user": user, "user_password": pulumi.Output.secret(user_password),
-                          "user_credential_ref": user_credential_ref, "user_role": role, "verified": None}, opts)
+                          "user_credential_ref": user_credential_ref, "user_role": role, "rotate": rotate,
+                          "verified": None}, opts)
 
 
 class BiosSettings(Resource):
@@ -112,15 +114,16 @@ class PowerState(Resource):
 
 
 class OsDeploy(Resource):
-    """An OS install started by booting from the preceding override: ``pxe``, or ``iso`` from ``image``."""
+    """An OS install started by booting from the preceding override: ``pxe``, or ``iso`` from ``image``;
+    reinstalled only when ``redeploy`` gets a new value."""
 
     started: pulumi.Output[bool]
     power: pulumi.Output[str]
 
     def __init__(self, name: str, bmc: BmcTarget, method: str = "pxe", image: str | None = None, wait: float = 60,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+                 redeploy: str | None = None, opts: pulumi.ResourceOptions | None = None) -> None:
         if method not in ("pxe", "iso") or (method == "iso") != bool(image):
             raise ValueError(f"{bmc.node}: OsDeploy needs method 'pxe' (no image) or 'iso' with an image URL")
         super().__init__(providers.OsDeployProvider(), name,
-                         {**bmc.inputs(), "method": method, "image": image, "wait": wait, "started": None,
-                          "power": None}, opts)
+                         {**bmc.inputs(), "method": method, "image": image, "wait": wait, "redeploy": redeploy,
+                          "started": None, "power": None, "installed": None}, opts)

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 from anyrack.document import Loc, format_key
 from anyrack.site import hostlist
+from anyrack.site.gres import check_gres
 from anyrack.site.model import Site
 
 Finding = tuple[Loc, str]
@@ -32,6 +33,7 @@ def check_site(site: Site) -> list[Finding]:
         *_addresses(site),
         *_rails(site),
         *_partitions(site),
+        *check_gres(site),
     ]
 
 

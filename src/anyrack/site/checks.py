@@ -12,8 +12,8 @@ from collections.abc import Iterator
 
 from anyrack.document import Loc, format_key
 from anyrack.site import hostlist
-from anyrack.site.gres import check_gres
 from anyrack.site.model import Site
+from anyrack.site.slurm import check_slurm
 
 Finding = tuple[Loc, str]
 
@@ -33,7 +33,7 @@ def check_site(site: Site) -> list[Finding]:
         *_addresses(site),
         *_rails(site),
         *_partitions(site),
-        *check_gres(site),
+        *check_slurm(site),
     ]
 
 

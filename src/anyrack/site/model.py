@@ -273,7 +273,7 @@ class GpuSpec(Model):
     nvswitch: bool = False
     memory_gib: Annotated[int, Field(ge=1)] | None = None
     slurm_type: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.]{0,31}$")] | None = None
-    """The GRES type in Slurm (``gpu:<type>:<n>``); derived from ``model`` when absent (anyrack.site.gres)."""
+    """The GRES type in Slurm (``gpu:<type>:<n>``); derived from ``model`` when absent (anyrack.site.slurm)."""
     cores: list[Annotated[str, Field(pattern=r"^\d+(-\d+)?(,\d+(-\d+)?)*$")]] | None = None
     """Per GPU, the Slurm core ids nearest to it (``0-55``); absent: the GPUs split evenly over the sockets."""
 

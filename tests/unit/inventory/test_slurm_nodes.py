@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from anyrack.inventory import generate_inventory
-from anyrack.site.gres import gpu_type
 from anyrack.site.model import GpuSpec
+from anyrack.site.slurm import gpu_type
 
 ROOT = Path(__file__).resolve().parents[3]
 HGX = ROOT / "inventory/examples/hgx-rack/site.yaml"
@@ -116,3 +116,14 @@ def test_a_node_whose_bmc_hides_gpus_keeps_the_skus_count(tmp_path: Path) -> Non
     ("AMD Instinct MI250X", "mi250x"), ("MI300X", "mi300x"), ("RTX 6000 Ada", None), ("NVIDIA Tesla", None)])
 def test_gpu_type_from_the_model(model: str, expected: str | None) -> None:
     assert gpu_type(GpuSpec(model=model, count=1)) == expected
+
+
+def test_a_compute_sku_without_a_cpu_layout_is_warned_about(tmp_path: Path) -> None:
+    site = big_site(tmp_path, racks=1, per_rack=1)
+    layout = "    cpu: 2x 56-core Xeon\n    cpu_topology: {sockets: 2, cores_per_socket: 56, threads_per_core: 2}\n"
+    site.write_text(site.read_text().replace(layout, "    cpu: Xeon\n"))
+    result = generate_inventory(site, out=tmp_path / "gen")
+    assert [w.split(": slurm.conf")[0] for w in result.warnings] == [
+        "skus.hgx.cpu: cannot read a CPU layout from 'Xeon'"]
+    nodes = yaml.safe_load((tmp_path / "gen/group_vars/all.yml").read_text())["anyrack_slurm"]["nodes"]
+    assert render("slurm.conf", nodes)[1].startswith("NodeName=gpu0001 RealMemory=1992294 Features=h200,")

@@ -1,4 +1,5 @@
-"""A SKU as Slurm sees it: CPU layout, GPU type (the GRES type) and each GPU's nearest cores.
+"""A site as Slurm sees it: each SKU's CPU layout, GPU type (the GRES type) and each GPU's nearest cores,
+and how many controllers run slurmctld.
 
 Pure functions over the site model; the inventory generator turns them into node definitions and the
 site checks report what cannot be derived.
@@ -19,6 +20,9 @@ _TYPE = re.compile(r"^[a-z]{1,3}\d{2,4}[a-z]{0,2}$")
 _SOCKETS_CORES = re.compile(r"^\s*(\d+)\s*x\s*(\d+)[- ]core\b", re.I)
 _CORES = re.compile(r"^\s*(\d+)[- ]core\b", re.I)
 _VCPUS = re.compile(r"^\s*(\d+)\s*v?cpus?\b", re.I)
+MAX_CONTROLLERS = 1
+"""slurmctld hosts supported: every controller writes itself as SlurmctldHost, so two would be two clusters
+(split brain) until primary + backup with a shared StateSaveLocation exist."""
 
 
 def gpu_type(spec: GpuSpec) -> str | None:
@@ -93,15 +97,15 @@ def gpu_cores(sku: Sku, topology: CpuTopology) -> list[str]:
     return [format_cores(list(range(s * per, (s + 1) * per))) for s in sockets]
 
 
-def check_gres(site: Site) -> Iterator[tuple[Loc, str]]:
-    """Findings for SKUs Slurm cannot describe: a compute SKU without a CPU layout, a GPU without a type,
+def check_slurm(site: Site) -> Iterator[tuple[Loc, str]]:
+    """Findings for what Slurm cannot run: more controllers than supported, a GPU without a type, or
     ``gpu.cores`` of the wrong length or naming cores the SKU does not have."""
-    compute = {n.sku for n in site.nodes if n.role == "compute"}
+    controllers = [i for i, n in enumerate(site.nodes) if n.role == "controller"]
+    for i in controllers[MAX_CONTROLLERS:]:
+        yield ("nodes", i, "role"), (f"{len(controllers)} controllers, {MAX_CONTROLLERS} supported: each would "
+                                     "run its own slurmctld (split brain); HA controllers are not supported yet")
     for name, sku in site.skus.items():
         topology = cpu_topology(sku)
-        if topology is None and name in compute:
-            yield ("skus", name, "cpu"), (f"cannot read a CPU layout from {sku.cpu!r} (write '2x 56-core' or "
-                                          "give cpu_topology: {sockets, cores_per_socket, threads_per_core})")
         if not sku.gpu or not sku.gpu.count:
             continue
         if gpu_type(sku.gpu) is None:

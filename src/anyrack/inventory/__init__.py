@@ -9,6 +9,7 @@ from anyrack.facts import NodeFacts, load_facts_dir
 from anyrack.filetree import SyncResult, sync_tree
 from anyrack.inventory.generate import render
 from anyrack.inventory.reconcile import NodeReport, reconcile, summary
+from anyrack.inventory.slurm import layout_warnings
 from anyrack.site import Site, load_site
 
 __all__ = ["Generated", "NodeFacts", "NodeReport", "default_out", "generate_inventory", "reconcile"]
@@ -46,4 +47,4 @@ def generate_inventory(site_path: Path, facts_dir: Path | None = None, out: Path
     rendered = render(site, facts, reports)
     out = out or default_out(site_path)
     result = sync_tree(out, rendered.files) if write else None
-    return Generated(site, out, reports, rendered.files, rendered.groups, result, warnings)
+    return Generated(site, out, reports, rendered.files, rendered.groups, result, warnings + layout_warnings(site))

@@ -20,6 +20,7 @@ import yaml
 
 from anyrack.facts import NodeFacts
 from anyrack.inventory.reconcile import NodeReport
+from anyrack.inventory.slurm import cluster_nodes, slurm_node
 from anyrack.site import hostlist
 from anyrack.site.checks import group_name
 from anyrack.site.model import Node, Site
@@ -83,6 +84,8 @@ def host_vars(site: Site, node: Node, facts: NodeFacts | None, report: NodeRepor
         "anyrack_gpu": {"model": sku.gpu.model if sku.gpu else None, "count": gpu_count},
         "anyrack_reconcile": report.as_dict(),
     }
+    if node.role == "compute":
+        data["anyrack_slurm_node"] = slurm_node(site, node, gpu_count)
     if facts is not None:
         data["anyrack_facts"] = _clean({
             "collected_at": facts.collected_at,
@@ -99,7 +102,7 @@ def _clean(mapping: dict) -> dict:
     return {k: v for k, v in mapping.items() if v is not None}
 
 
-def all_vars(site: Site) -> dict:
+def all_vars(site: Site, slurm_nodes: list[dict] | None = None) -> dict:
     nets = site.networks.model_dump(exclude_none=True)
     partitions = [
         {"name": p.name, "nodes": hostlist.compress([n for e in p.nodes for n in hostlist.expand(e)]),
@@ -113,7 +116,8 @@ def all_vars(site: Site) -> dict:
             name: {"username": c.username, "password_from": c.password.model_dump(exclude_none=True)}
             for name, c in site.credentials.items()
         },
-        "anyrack_slurm": {"cluster_name": site.slurm.cluster_name or site.site, "partitions": partitions},
+        "anyrack_slurm": {"cluster_name": site.slurm.cluster_name or site.site, "partitions": partitions,
+                          "nodes": slurm_nodes or []},
     }
 
 
@@ -130,13 +134,17 @@ def render(site: Site, facts: dict[str, NodeFacts], reports: list[NodeReport]) -
     by_node = {r.node: r for r in reports}
     files: dict[str, str] = {}
     memberships: dict[str, list[str]] = {}
+    definitions: dict[str, dict] = {}  # the role_compute group's Slurm nodes
     for node in site.nodes:
         found, report = facts.get(node.name), by_node[node.name]
         memberships[node.name] = node_groups(site, node, found, report.quarantined)
-        files[f"host_vars/{node.name}.yml"] = header(site) + dump(host_vars(site, node, found, report))
+        data = host_vars(site, node, found, report)
+        files[f"host_vars/{node.name}.yml"] = header(site) + dump(data)
+        if "anyrack_slurm_node" in data and not report.quarantined:
+            definitions[node.name] = data["anyrack_slurm_node"]
     members = group_members(memberships)
     files["hosts.yml"] = hosts_yml(site, members)
-    files["group_vars/all.yml"] = header(site) + dump(all_vars(site))
+    files["group_vars/all.yml"] = header(site) + dump(all_vars(site, cluster_nodes(definitions)))
     for name, sku in site.skus.items():
         files[f"group_vars/{group_name('sku', name)}.yml"] = header(site) + dump(
             {"anyrack_sku": {"name": name, **sku.model_dump(exclude_none=True)}}

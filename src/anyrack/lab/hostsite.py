@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import yaml
@@ -22,6 +24,7 @@ slurm_controller_options:
   TaskPlugin: task/affinity
 # the emulated GPUs have no /dev/nvidia* files: slurmd would report 0 and drain the node
 slurm_controller_gres_gpu: false
+slurm_node_gpus: 0
 ansible_user: anyrack
 ansible_python_interpreter: /usr/bin/python3
 # the hosts reach Debian only through the lab's apt cache; their kernel is the machine's, whose headers
@@ -39,6 +42,18 @@ def lab_vars(state: LabState) -> str:
     return _LAB_VARS.format(apt=state.apt_url)
 
 
+def cpu_layout(sys_cpu: Path = Path("/sys/devices/system/cpu")) -> dict[str, int]:
+    """This machine's sockets, cores per socket and threads per core (what slurmd in every container sees)."""
+    threads: dict[tuple[str, str], int] = {}
+    for cpu in sys_cpu.glob("cpu[0-9]*/topology"):
+        key = ((cpu / "physical_package_id").read_text().strip(), (cpu / "core_id").read_text().strip())
+        threads[key] = threads.get(key, 0) + 1
+    if not threads:
+        return {"sockets": 1, "cores_per_socket": os.cpu_count() or 1, "threads_per_core": 1}
+    sockets = len({s for s, _ in threads})
+    return {"sockets": sockets, "cores_per_socket": len(threads) // sockets, "threads_per_core": min(threads.values())}
+
+
 def site_text(state: LabState) -> str:
     """The lab site file: the hosts with their management addresses and emulated BMCs."""
     nodes = [{"name": h.name, "rack": "lab", "u": i + 1, "sku": "lab-small", "role": h.role,
@@ -53,7 +68,7 @@ def site_text(state: LabState) -> str:
         "networks": {"bmc": {"cidr": "127.0.0.0/8"}, "management": {"cidr": state.cidr, "gateway": state.gateway}},
         "racks": [{"name": "lab", "height": 42}],
         # what the emulated BMC (BMC_TREE) reports, so reconciliation passes and the nodes get role groups
-        "skus": {"lab-small": {"cpu": "2 vCPU", "memory_gib": 2, "macs": 7,
+        "skus": {"lab-small": {"cpu": "2 vCPU", "cpu_topology": cpu_layout(), "memory_gib": 2, "macs": 7,
                                "gpu": {"model": BMC_GPU_MODEL, "count": 1}}},
         "nodes": nodes,
         "slurm": {"cluster_name": "lab", "partitions": [

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from anyrack.document import Loc, format_key
 from anyrack.site import hostlist
 from anyrack.site.model import Site
+from anyrack.site.slurm import check_slurm
 
 Finding = tuple[Loc, str]
 
@@ -33,6 +34,7 @@ def check_site(site: Site) -> list[Finding]:
         *_shared_bmcs(site),
         *_rails(site),
         *_partitions(site),
+        *check_slurm(site),
     ]
 
 

@@ -291,6 +291,18 @@ class GpuSpec(Model):
     count: Count
     nvswitch: bool = False
     memory_gib: Annotated[int, Field(ge=1)] | None = None
+    slurm_type: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.]{0,31}$")] | None = None
+    """The GRES type in Slurm (``gpu:<type>:<n>``); derived from ``model`` when absent (anyrack.site.slurm)."""
+    cores: list[Annotated[str, Field(pattern=r"^\d+(-\d+)?(,\d+(-\d+)?)*$")]] | None = None
+    """Per GPU, the Slurm core ids nearest to it (``0-55``); absent: the GPUs split evenly over the sockets."""
+
+
+class CpuTopology(Model):
+    """The CPU layout Slurm schedules on (Sockets, CoresPerSocket, ThreadsPerCore)."""
+
+    sockets: Annotated[int, Field(ge=1, le=16)]
+    cores_per_socket: Annotated[int, Field(ge=1, le=1024)]
+    threads_per_core: Annotated[int, Field(ge=1, le=8)] = 1
 
 
 class RdmaSpec(Model):
@@ -361,6 +373,8 @@ class Sku(Model):
 
     height_u: Annotated[int, Field(ge=1, le=10)] = 1
     cpu: Annotated[str, Field(min_length=1)]
+    cpu_topology: CpuTopology | None = None
+    """Sockets, cores and threads; absent: read from ``cpu`` (``2x 56-core``, ``32-core``, ``2 vCPU``)."""
     memory_gib: Annotated[int, Field(ge=1)]
     gpu: GpuSpec | None = None
     rdma: RdmaSpec | None = None

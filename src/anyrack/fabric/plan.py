@@ -104,6 +104,7 @@ def plan(site: Site, facts: Mapping[str, NodeFacts] | None = None) -> FabricPlan
         networks=_networks(site), access=access, nvlink_domains=_nvlink_domains(fabric, nodes),
         socket_ifname=fabric.nccl_socket_ifname or DEFAULT_SOCKET_IFNAME,
         outside=tuple(n.name for n in site.nodes if n.role == "compute" and n.name not in fabric_names),
+        port_speed_gbps=fabric.port_speed_gbps, port_lanes=fabric.port_lanes, switch_hwsku=fabric.switch_hwsku,
     )
 
 
@@ -227,7 +228,8 @@ def _lossless(fabric: Fabric) -> Lossless | None:
         return None
     return Lossless(pfc_priority=fabric.roce_pfc_priority, dscp=fabric.roce_dscp, cnp_dscp=fabric.roce_cnp_dscp,
                     cnp_priority=fabric.roce_cnp_priority, ecn_min_kbytes=fabric.roce_ecn_min_kbytes,
-                    ecn_max_kbytes=fabric.roce_ecn_max_kbytes, gid_index=fabric.roce_gid_index)
+                    ecn_max_kbytes=fabric.roce_ecn_max_kbytes, gid_index=fabric.roce_gid_index,
+                    mtu=fabric.mtu)
 
 
 def _partitions(site: Site, fabric: Fabric, members: set[str]) -> tuple[IbPartition, ...]:

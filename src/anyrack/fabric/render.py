@@ -6,6 +6,7 @@ Layout of ``anyrack fabric plan SITE --out DIR``::
     cabling.csv                             one row per cable, for the people who plug them
     topology.svg                            switch tiers, rails in colour, nodes per unit
     switches/<switch>/frr.conf              RoCE: FRR config of each leaf and spine
+    switches/<switch>/config_db.json        RoCE: SONiC ConfigDB (ports, interfaces, lossless QoS); FRR as above
     slurm/topology.conf                     Slurm tree topology (plus topology-block.conf for NVLink domains)
     opensm/partitions.conf                  InfiniBand: opensm partitions
     hosts/<node>/etc/systemd/network/       RoCE: 10-anyrack-<rail>.link (rename) and 20-anyrack-<rail>.network
@@ -27,6 +28,7 @@ import yaml
 
 from anyrack.fabric.addressing import P2P_PREFIX
 from anyrack.fabric.model import FabricNode, FabricPlan, Switch
+from anyrack.fabric.sonic import render_config_db
 from anyrack.fabric.svg import render_svg
 from anyrack.fabric.text import header as text_header
 from anyrack.fabric.text import template
@@ -46,6 +48,7 @@ def render(plan: FabricPlan) -> dict[str, str]:
         for switch in plan.switches:
             if switch.role != "access":
                 files[f"switches/{switch.name}/frr.conf"] = render_frr(plan, switch)
+                files[f"switches/{switch.name}/config_db.json"] = render_config_db(plan, switch)
     files.update(render_slurm(plan))
     if plan.type == "infiniband":
         files["opensm/partitions.conf"] = render_partitions(plan)

@@ -35,12 +35,12 @@ def test_plan_writes_files_and_a_rerun_writes_nothing(tmp_path: Path, capsys: py
     text = capsys.readouterr().out
     assert text.splitlines()[0] == ("hgx-rack: roce fabric, 8 rails, 8 nodes in 1 units; 8 leaves, 4 spines "
                                     "(1 group(s)), 1 access switches, 340 cables; oversubscription 1.00:1")
-    assert f"{out}: 160 files; 160 written, 0 unchanged, 0 removed" in text
+    assert f"{out}: 172 files; 172 written, 0 unchanged, 0 removed" in text
     assert (out / MARKER).is_file() and (out / "switches/spine04/frr.conf").is_file()
     assert svg.read_text() == (out / "topology.svg").read_text()
     assert cli_main.main([*args, "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["files"] == {"written": [], "unchanged": 160, "removed": []}
+    assert data["files"] == {"written": [], "unchanged": 172, "removed": []}
     assert (data["leaves"], data["spines"], data["cables"]) == (8, 4, 340)
 
 

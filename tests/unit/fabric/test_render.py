@@ -55,7 +55,7 @@ def _check_golden(name: str, files: dict[str, str], wanted: list[str]) -> None:
 def test_hgx_roce_goldens() -> None:
     files = render(load_plan(HGX, HGX_FACTS)[1])
     _check_golden("hgx-rack", files, ROCE_FILES)
-    assert len(files) == 3 + 12 + 1 + 8 * (8 + 3) + 7 * 8  # gpu007 has no .link files (no MACs)
+    assert len(files) == 3 + 12 * 2 + 1 + 8 * (8 + 3) + 7 * 8  # gpu007 has no .link files (no MACs)
 
 
 def test_hgx_infiniband_goldens() -> None:

@@ -69,6 +69,11 @@ def plan(site: Site, facts: Mapping[str, NodeFacts] | None = None) -> FabricPlan
     if fabric is None:
         raise PlanRefused([(("networks",), "no networks.fabric: there is no fabric to plan")])
     members, per_rail = _members(site, fabric, facts or {})
+    lane_rate, odd = divmod(fabric.port_speed_gbps, fabric.port_lanes)
+    if odd or lane_rate not in (25, 50, 100, 200):
+        raise PlanRefused([((*FABRIC, "port_lanes"), (
+            f"{fabric.port_speed_gbps} Gb/s ports over {fabric.port_lanes} lanes is not a lane rate switches have "
+            "(25, 50, 100 or 200 Gb/s per lane)"))])
     units = math.ceil(len(members) / fabric.nodes_per_unit)
     try:
         sizing = size_fabric(units, fabric.rails, fabric.nodes_per_unit * per_rail, fabric.leaf_ports,

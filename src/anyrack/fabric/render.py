@@ -9,10 +9,10 @@ Layout of ``anyrack fabric plan SITE --out DIR``::
     switches/<switch>/config_db.json        RoCE: SONiC ConfigDB (ports, interfaces, lossless QoS); FRR as above
     slurm/topology.conf                     Slurm tree topology (plus topology-block.conf for NVLink domains)
     opensm/partitions.conf                  InfiniBand: opensm partitions
-    hosts/<node>/etc/systemd/network/       RoCE: 10-anyrack-<rail>.link (rename) and 20-anyrack-<rail>.network
-    hosts/<node>/etc/netplan/60-anyrack-rails.yaml   RoCE: the same, for netplan
-    hosts/<node>/etc/nccl.conf              NCCL environment
-    hosts/<node>/rdma_network.yml           what role rdma_network needs besides those files
+    hosts/<node>.yml                        one file per host, read by role rdma_network: its rails, the
+                                            lossless class, and the text of each file the role installs
+                                            (``files``: destination → text): systemd-networkd .link/.network
+                                            and netplan (RoCE), /etc/nccl.conf, enroot's environ.d NCCL file
 
 Every file is deterministic (sorted, no timestamps). Templates live in ``fabric/templates/``.
 """
@@ -53,8 +53,7 @@ def render(plan: FabricPlan) -> dict[str, str]:
     if plan.type == "infiniband":
         files["opensm/partitions.conf"] = render_partitions(plan)
     for node in plan.nodes:
-        for rel, text in render_host(plan, node).items():
-            files[f"hosts/{node.name}/{rel}"] = text
+        files[f"hosts/{node.name}.yml"] = render_host(plan, node)
     return files
 
 
@@ -74,8 +73,8 @@ def render_frr(plan: FabricPlan, switch: Switch) -> str:
     )
 
 
-def render_host(plan: FabricPlan, node: FabricNode) -> dict[str, str]:
-    """A node's rail files, relative to its host directory (paths repeat the destination path)."""
+def host_files(plan: FabricPlan, node: FabricNode) -> dict[str, str]:
+    """A node's rail files: destination path on the host → text."""
     common = {"header": header(plan), "node": node.name, "mtu": plan.mtu, "p2p_prefix": P2P_PREFIX,
               "fabric_cidr": plan.addressing.cidr if plan.addressing else None,
               "rail_blocks": plan.addressing.rail_blocks if plan.addressing else ()}
@@ -84,20 +83,47 @@ def render_host(plan: FabricPlan, node: FabricNode) -> dict[str, str]:
         link, network = template("systemd-network/rail.link.j2"), template("systemd-network/rail.network.j2")
         for nic in node.nics:
             if nic.mac or nic.device:
-                files[f"etc/systemd/network/10-anyrack-{nic.interface}.link"] = link.render(common, nic=nic)
-            files[f"etc/systemd/network/20-anyrack-{nic.interface}.network"] = network.render(
+                files[f"/etc/systemd/network/10-anyrack-{nic.interface}.link"] = link.render(common, nic=nic)
+            files[f"/etc/systemd/network/20-anyrack-{nic.interface}.network"] = network.render(
                 common, nic=nic, main_route=nic.index == 0, rail_block=common["rail_blocks"][nic.rail])
-        files["etc/netplan/60-anyrack-rails.yaml"] = template("netplan/60-anyrack-rails.yaml.j2").render(
+        files["/etc/netplan/60-anyrack-rails.yaml"] = template("netplan/60-anyrack-rails.yaml.j2").render(
             common, nics=node.nics)
-    files["etc/nccl.conf"] = template("nccl/nccl.conf.j2").render(
-        common, nics=node.nics, socket_ifname=plan.socket_ifname, lossless=plan.lossless)
-    files["rdma_network.yml"] = "# " + header(plan) + "\n" + yaml.dump(
-        host_vars(plan, node), Dumper=_Dumper, sort_keys=True, default_flow_style=False, width=120)
+    nccl = nccl_env(plan, node)
+    files["/etc/nccl.conf"] = template("nccl/nccl.conf.j2").render(common, env=nccl)
+    files[ENROOT_ENV] = "".join(f"{key}={value}\n" for key, value in nccl.items())
     return files
 
 
+ENROOT_ENV = "/etc/enroot/environ.d/50-anyrack-nccl.env"
+"""NCCL settings for jobs in enroot (pyxis) containers, which do not read the host's /etc/nccl.conf."""
+
+
+def nccl_env(plan: FabricPlan, node: FabricNode) -> dict[str, str]:
+    """NCCL's environment for ``node``: RDMA devices in rail order (exact names), socket interfaces, RoCE class."""
+    env = {"NCCL_IB_HCA": "=" + ",".join(f"{nic.hca}:1" for nic in node.nics),
+           "NCCL_SOCKET_IFNAME": plan.socket_ifname, "NCCL_CROSS_NIC": "0"}
+    if plan.lossless is not None:
+        env |= {"NCCL_IB_GID_INDEX": str(plan.lossless.gid_index), "NCCL_IB_TC": str(plan.lossless.traffic_class)}
+    return env
+
+
+class _HostDumper(_Dumper):  # type: ignore[misc,valid-type]
+    """Multi-line strings (the file texts) as literal blocks, so a host's file reads like the files it holds."""
+
+
+_HostDumper.add_representer(str, lambda dumper, text: dumper.represent_scalar(
+    "tag:yaml.org,2002:str", text, style="|" if "\n" in text else None))
+
+
+def render_host(plan: FabricPlan, node: FabricNode) -> str:
+    """``hosts/<node>.yml``: what role rdma_network reads for ``node`` (its vars and its files)."""
+    return "# " + header(plan) + "\n" + yaml.dump(
+        {**host_vars(plan, node), "files": host_files(plan, node)}, Dumper=_HostDumper, sort_keys=True,
+        default_flow_style=False, width=120)
+
+
 def host_vars(plan: FabricPlan, node: FabricNode) -> dict:
-    """What role rdma_network reads for ``node`` besides the rendered files."""
+    """What role rdma_network reads for ``node`` besides the files."""
     rails = []
     for nic in node.nics:
         rails.append({k: v for k, v in {

@@ -223,11 +223,9 @@ class Fabric(Model):
     port_step: Annotated[int, Field(ge=1, le=16)] = 1
     """Switch interface of front-panel port p (1-based): port_prefix + (port_start + (p - 1) * port_step)."""
     port_speed_gbps: Literal[100, 200, 400, 800, 1600] = 400
-    """Speed of every fabric switch port (after breakout): SONiC PORT speed."""
     port_lanes: Literal[1, 2, 4, 8] = 4
-    """SerDes lanes per port; the lane rate (speed / lanes) must be 25, 50, 100 or 200 Gb/s."""
+    """Switch port speed and SerDes lanes (SONiC PORT); the planner checks the lane rate."""
     switch_hwsku: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")] = "generic"
-    """SONiC HwSKU of the fabric switches (DEVICE_METADATA.hwsku)."""
     # --- host side
     host_devices: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,15}$")]] = Field(default_factory=list)
     """Kernel names of the rail NICs in rail order, for nodes whose facts give no MACs."""
@@ -253,9 +251,6 @@ class Fabric(Model):
     def _addressing(self) -> Fabric:
         if self.type == "roce" and self.cidr is None:
             raise ValueError("a roce fabric needs a cidr to address its rails")
-        if self.port_speed_gbps % self.port_lanes or self.port_speed_gbps // self.port_lanes not in (25, 50, 100, 200):
-            raise ValueError(f"port_speed_gbps {self.port_speed_gbps} over {self.port_lanes} lanes is not a lane rate "
-                             "switches have (25, 50, 100 or 200 Gb/s per lane)")
         if self.roce_ecn_min_kbytes > self.roce_ecn_max_kbytes:
             raise ValueError("roce_ecn_min_kbytes is above roce_ecn_max_kbytes")
         if self.roce_dscp == self.roce_cnp_dscp or self.roce_pfc_priority == self.roce_cnp_priority:

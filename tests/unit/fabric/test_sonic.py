@@ -16,7 +16,7 @@ from anyrack.fabric import FabricPlan, load_plan, plan, render
 from anyrack.fabric.sonic import headroom_bytes
 
 from . import sonic_yang
-from .conftest import HGX, HGX_FACTS, build_site, generated_site
+from .conftest import HGX, HGX_FACTS, build_site, env_lines, generated_site, host_files
 
 pytestmark = pytest.mark.skipif(sonic_yang.yanglint() is None,
                                 reason="yanglint not installed (Debian libyang2-tools; scripts/system-deps)")
@@ -110,9 +110,8 @@ def test_lossless_class_agrees_between_switches_and_hosts() -> None:
                           roce_pfc_priority=5, roce_dscp=24, roce_cnp_dscp=46, roce_cnp_priority=7,
                           roce_ecn_min_kbytes=200, roce_ecn_max_kbytes=900)
     files = render(plan(build_site(data)))
-    host = yaml.safe_load(files["hosts/n0000/rdma_network.yml"])["lossless"]
-    nccl = dict(line.split("=", 1) for line in files["hosts/n0000/etc/nccl.conf"].splitlines()
-                if line and not line.startswith("#"))
+    host = yaml.safe_load(files["hosts/n0000.yml"])["lossless"]
+    nccl = env_lines(host_files(files, "n0000")["/etc/nccl.conf"])
     assert host["pfc_priority"] == 5 and host["dscp"] == 24 and host["mtu"] == 9100
     assert int(nccl["NCCL_IB_TC"]) == host["traffic_class"] == 24 << 2
     for switch in ("leaf-su01-r0", "spine01"):

@@ -14,9 +14,11 @@ import xml.etree.ElementTree as ET
 
 import pytest
 import yaml
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from anyrack.fabric import load_plan, plan, render
-from anyrack.fabric.render import CABLING_COLUMNS
+from anyrack.fabric.render import CABLING_COLUMNS, yaml_block
 
 from .conftest import GOLDEN, HGX, HGX_FACTS, build_site, env_lines, generated_site, host_files, site_data, with_fabric
 
@@ -137,3 +139,15 @@ def test_frr_config_has_every_session_and_ecmp(rel: str, sessions: int) -> None:
     switch = rel.split("/")[1]
     assert text.count(" interface peer-group ") == len(p.uplinks_of[switch]) == sessions
     assert "maximum-paths 64" in text and "no zebra nexthop kernel enable" in text
+
+
+@settings(max_examples=300, deadline=None)
+@example("  indented\n\tx", "\n\n")
+@example("a\u2028b\x85c\ufeff\U0001f600\"\\", "")
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=60), st.sampled_from(["", "\n", "\n\n", " \n"]))
+def test_host_file_blocks_read_back_exactly(text: str, end: str) -> None:
+    """Every file text survives the hand-written YAML of hosts/<node>.yml (leading spaces, no or several
+    trailing newlines, blank lines, control characters)."""
+    value = text + end
+    doc = f"files:\n  \"/x\": {yaml_block(value)}\n  \"/y\": {yaml_block('next')}\n"
+    assert yaml.safe_load(doc) == {"files": {"/x": value, "/y": "next"}}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -197,3 +198,14 @@ def test_lint_reports_budget_partial_units_mtu_and_outsiders() -> None:
 def test_nvlink_domains_follow_racks() -> None:
     p = plan(build_site(generated_site(50, rails=2, nvlink_domain_nodes=18)))
     assert [len(d) for d in p.nvlink_domains] == [18, 18, 4, 10]
+
+
+def test_sizing_past_2048_nodes_with_breakout_spines() -> None:
+    """79 units (2,500 nodes) need 79 ports per spine: 64 × 800G spines broken out to 128 × 400G take them."""
+    with pytest.raises(SizingError) as err:
+        size_fabric(units=79, rails=8, host_ports=32, leaf_ports=64, spine_ports=64, oversubscription=1.0)
+    assert err.value.loc[-1] == "spine_ports" and "third switch tier" in str(err.value)
+    s = size_fabric(units=79, rails=8, host_ports=32, leaf_ports=64, spine_ports=128, oversubscription=1.0)
+    assert (s.spine_groups, s.spines_per_group, s.links_per_pair, s.extra_links) == (8, 20, 1, 12)
+    assert s.spines == 160 and s.spine_ports_used == 127 <= 128 and s.uplinks == 32
+    assert s.spines <= 1.1 * math.ceil(79 * 8 * 32 / 128)

@@ -2,14 +2,17 @@
 """Fabric planning at scale: a generated site of N 8-GPU nodes (8 rails, 40 racks) with facts (MACs).
 
 Prints a table per N: load+check the site, read the facts, plan, lint, render every file in memory,
-first write, rerun, and the whole `anyrack fabric plan --out` command (a fresh process).
-Target (issue "Network fabric"): N=1,250, 8 rails planned and rendered ≤ 5 s on a 2-core machine.
+first write, rerun, and the whole `anyrack fabric plan --out` command (a fresh process), its wall
+time and its CPU time (user + system: what the command costs when the machine is shared and busy).
+Targets: N=1,250, 8 rails planned and rendered ≤ 5 s on a 2-core machine (issue "Network fabric");
+the whole command ≤ 5 s (B2, issue 16).
 
     .venv/bin/python benchmarks/fabric_plan.py [--sizes 125,1250] [--repeat 3]
 """
 
 from __future__ import annotations
 
+import resource
 import shutil
 import subprocess
 import sys
@@ -51,10 +54,11 @@ def measure(n: int, repeat: int) -> tuple[dict[str, float], dict[str, int]]:
                 "write (first)": t5 - t4, "write (rerun)": t6 - t5,
             })
             shutil.rmtree(work / "out")
-            t7 = time.perf_counter()
+            t7, cpu = time.perf_counter(), _children_cpu()
             subprocess.run([sys.executable, "-c", COMMAND, "plan", str(work / "site.yaml"), "--facts",
                             str(work / "facts"), "--out", str(work / "out")], check=True, capture_output=True)
             times["anyrack fabric plan --out (command)"] = time.perf_counter() - t7
+            times["… its CPU time (user + system)"] = _children_cpu() - cpu
             for key, value in times.items():
                 best[key] = min(best.get(key, value), value)
             roles = [s.role for s in plan.switches]
@@ -63,6 +67,11 @@ def measure(n: int, repeat: int) -> tuple[dict[str, float], dict[str, int]]:
                       "cables": sum(len(x.nics) for x in plan.nodes) + len(plan.uplinks) + len(plan.access),
                       "files": len(files)}
     return best, counts
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> int:
@@ -78,6 +87,8 @@ def main() -> int:
     took = results[top][0]["planned and rendered"]
     print(f"\ntarget (N={top:,}, {8} rails, planned and rendered ≤ 5 s): {'met' if took <= 5 else 'NOT met'} "
           f"({took:.2f} s)")
+    whole = results[top][0]["anyrack fabric plan --out (command)"]
+    print(f"target (N={top:,}, the whole command ≤ 5 s): {'met' if whole <= 5 else 'NOT met'} ({whole:.2f} s)")
     return 0
 
 

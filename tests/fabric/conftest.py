@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from anyrack.fabric.plan import FabricPlan
-from anyrack.fabric.render import render
+from anyrack.fabric.render import host_files, render
 
 FRR = Path("/usr/lib/frr")
 ROOT = Path(__file__).resolve().parents[2]
@@ -132,7 +132,7 @@ class NetnsLab:
             batch = []
             for nic in node.nics:
                 self._veth(nic.leaf, nic.leaf_interface, node.name, nic.interface)
-                text = self.files[f"hosts/{node.name}/etc/systemd/network/20-anyrack-{nic.interface}.network"]
+                text = host_files(self.plan, node)[f"/etc/systemd/network/20-anyrack-{nic.interface}.network"]
                 batch += network_file_commands(text)
             run("ip", "-n", self.ns(node.name), "-batch", "-", stdin="\n".join(batch) + "\n")
 

@@ -84,7 +84,8 @@ def _oversubscription(plan: FabricPlan) -> list[Finding]:
     s = plan.sizing
     return [Finding("info", "oversubscription",
                     f"{s.oversubscription:.2f}:1 ({s.host_ports} host ports over {s.uplinks} uplinks: "
-                    f"{s.spines_per_group} spines × {s.links_per_pair} links per leaf; {s.spine_groups} spine "
+                    f"{s.spines_per_group} spines × {s.links_per_pair} links per leaf"
+                    f"{f' (+1 to {s.extra_links} of them)' if s.extra_links else ''}; {s.spine_groups} spine "
                     f"group(s) of {s.rails_per_group} rail(s))")]
 
 

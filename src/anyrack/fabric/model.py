@@ -121,6 +121,8 @@ class Lossless:
     ecn_min_kbytes: int
     ecn_max_kbytes: int
     gid_index: int
+    mtu: int
+    """Rail MTU: switch ports (SONiC PORT.mtu, headroom sizing) and host rail interfaces alike."""
 
     @property
     def traffic_class(self) -> int:
@@ -159,6 +161,9 @@ class FabricPlan:
     socket_ifname: str
     outside: tuple[str, ...] = field(default=())
     """Compute nodes that have no rails (not on the fabric)."""
+    port_speed_gbps: int = 400
+    port_lanes: int = 4
+    switch_hwsku: str = "generic"
 
     @cached_property
     def by_name(self) -> dict[str, Switch]:

@@ -7,7 +7,8 @@ always gives the same plan. Layout (docs/fabric.md has the picture):
   ``nodes_per_unit``. A unit has one leaf per rail; NIC ``j`` of rail ``r`` of the unit's ``p``-th node
   goes to port ``p × nics_per_rail + j + 1`` of the unit's rail-``r`` leaf; uplinks follow the host ports.
 - Rails are split into spine groups (all rails in one group when the spines have the ports); every
-  leaf of a group connects to every spine of the group with ``links_per_pair`` parallel links.
+  leaf of a group connects to every spine of the group with ``links_per_pair`` parallel links (one more
+  to ``extra_links`` of them, rotated from leaf to leaf, when the uplinks do not divide evenly).
 - RoCE: eBGP unnumbered between leaves and spines (spines of a group share one ASN, each leaf has its
   own), a /31 per host NIC, one /32 loopback per switch. InfiniBand: the same cabling, no IP.
 - Every node also gets a BMC and a host port on its rack's access switch (BMC, management and
@@ -69,6 +70,11 @@ def plan(site: Site, facts: Mapping[str, NodeFacts] | None = None) -> FabricPlan
     if fabric is None:
         raise PlanRefused([(("networks",), "no networks.fabric: there is no fabric to plan")])
     members, per_rail = _members(site, fabric, facts or {})
+    lane_rate, odd = divmod(fabric.port_speed_gbps, fabric.port_lanes)
+    if odd or lane_rate not in (25, 50, 100, 200):
+        raise PlanRefused([((*FABRIC, "port_lanes"), (
+            f"{fabric.port_speed_gbps} Gb/s ports over {fabric.port_lanes} lanes is not a lane rate switches have "
+            "(25, 50, 100 or 200 Gb/s per lane)"))])
     units = math.ceil(len(members) / fabric.nodes_per_unit)
     try:
         sizing = size_fabric(units, fabric.rails, fabric.nodes_per_unit * per_rail, fabric.leaf_ports,
@@ -104,6 +110,7 @@ def plan(site: Site, facts: Mapping[str, NodeFacts] | None = None) -> FabricPlan
         networks=_networks(site), access=access, nvlink_domains=_nvlink_domains(fabric, nodes),
         socket_ifname=fabric.nccl_socket_ifname or DEFAULT_SOCKET_IFNAME,
         outside=tuple(n.name for n in site.nodes if n.role == "compute" and n.name not in fabric_names),
+        port_speed_gbps=fabric.port_speed_gbps, port_lanes=fabric.port_lanes, switch_hwsku=fabric.switch_hwsku,
     )
 
 
@@ -187,15 +194,18 @@ def _leaf(fabric: Fabric, sizing: Sizing, addressing: Addressing | None, unit_na
 
 
 def _uplinks(fabric: Fabric, sizing: Sizing, spines: list[Switch], leaves: list[Switch]) -> tuple[Uplink, ...]:
+    """Leaves in unit order, each to every spine of its group; a spine's ports fill in the order its leaves come."""
     links = []
+    used: dict[str, int] = {}
     for leaf in leaves:
         assert leaf.unit is not None and leaf.rail is not None and leaf.group is not None
         in_group = leaf.unit * sizing.rails_per_group + leaf.rail % sizing.rails_per_group
         group = spines[leaf.group * sizing.spines_per_group:(leaf.group + 1) * sizing.spines_per_group]
+        leaf_port = sizing.host_ports
         for s, spine in enumerate(group):
-            for k in range(sizing.links_per_pair):
-                leaf_port = sizing.host_ports + s * sizing.links_per_pair + k + 1
-                spine_port = in_group * sizing.links_per_pair + k + 1
+            for _ in range(sizing.links(in_group, s)):
+                leaf_port += 1
+                spine_port = used[spine.name] = used.get(spine.name, 0) + 1
                 links.append(Uplink(leaf.name, leaf_port, port_name(fabric, leaf_port), spine.name, spine_port,
                                     port_name(fabric, spine_port)))
     return tuple(links)
@@ -227,7 +237,8 @@ def _lossless(fabric: Fabric) -> Lossless | None:
         return None
     return Lossless(pfc_priority=fabric.roce_pfc_priority, dscp=fabric.roce_dscp, cnp_dscp=fabric.roce_cnp_dscp,
                     cnp_priority=fabric.roce_cnp_priority, ecn_min_kbytes=fabric.roce_ecn_min_kbytes,
-                    ecn_max_kbytes=fabric.roce_ecn_max_kbytes, gid_index=fabric.roce_gid_index)
+                    ecn_max_kbytes=fabric.roce_ecn_max_kbytes, gid_index=fabric.roce_gid_index,
+                    mtu=fabric.mtu)
 
 
 def _partitions(site: Site, fabric: Fabric, members: set[str]) -> tuple[IbPartition, ...]:

@@ -6,12 +6,13 @@ Layout of ``anyrack fabric plan SITE --out DIR``::
     cabling.csv                             one row per cable, for the people who plug them
     topology.svg                            switch tiers, rails in colour, nodes per unit
     switches/<switch>/frr.conf              RoCE: FRR config of each leaf and spine
+    switches/<switch>/config_db.json        RoCE: SONiC ConfigDB (ports, interfaces, lossless QoS); FRR as above
     slurm/topology.conf                     Slurm tree topology (plus topology-block.conf for NVLink domains)
     opensm/partitions.conf                  InfiniBand: opensm partitions
-    hosts/<node>/etc/systemd/network/       RoCE: 10-anyrack-<rail>.link (rename) and 20-anyrack-<rail>.network
-    hosts/<node>/etc/netplan/60-anyrack-rails.yaml   RoCE: the same, for netplan
-    hosts/<node>/etc/nccl.conf              NCCL environment
-    hosts/<node>/rdma_network.yml           what role rdma_network needs besides those files
+    hosts/<node>.yml                        one file per host, read by role rdma_network: its rails, the
+                                            lossless class, and the text of each file the role installs
+                                            (``files``: destination → text): systemd-networkd .link/.network
+                                            and netplan (RoCE), /etc/nccl.conf, enroot's environ.d NCCL file
 
 Every file is deterministic (sorted, no timestamps). Templates live in ``fabric/templates/``.
 """
@@ -21,18 +22,16 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from dataclasses import asdict
-
-import yaml
 
 from anyrack.fabric.addressing import P2P_PREFIX
 from anyrack.fabric.model import FabricNode, FabricPlan, Switch
+from anyrack.fabric.sonic import render_config_db
 from anyrack.fabric.svg import render_svg
 from anyrack.fabric.text import header as text_header
 from anyrack.fabric.text import template
 from anyrack.site import hostlist
-
-_Dumper: type = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 def header(plan: FabricPlan) -> str:
@@ -46,12 +45,12 @@ def render(plan: FabricPlan) -> dict[str, str]:
         for switch in plan.switches:
             if switch.role != "access":
                 files[f"switches/{switch.name}/frr.conf"] = render_frr(plan, switch)
+                files[f"switches/{switch.name}/config_db.json"] = render_config_db(plan, switch)
     files.update(render_slurm(plan))
     if plan.type == "infiniband":
         files["opensm/partitions.conf"] = render_partitions(plan)
     for node in plan.nodes:
-        for rel, text in render_host(plan, node).items():
-            files[f"hosts/{node.name}/{rel}"] = text
+        files[f"hosts/{node.name}.yml"] = render_host(plan, node)
     return files
 
 
@@ -71,8 +70,8 @@ def render_frr(plan: FabricPlan, switch: Switch) -> str:
     )
 
 
-def render_host(plan: FabricPlan, node: FabricNode) -> dict[str, str]:
-    """A node's rail files, relative to its host directory (paths repeat the destination path)."""
+def host_files(plan: FabricPlan, node: FabricNode) -> dict[str, str]:
+    """A node's rail files: destination path on the host → text."""
     common = {"header": header(plan), "node": node.name, "mtu": plan.mtu, "p2p_prefix": P2P_PREFIX,
               "fabric_cidr": plan.addressing.cidr if plan.addressing else None,
               "rail_blocks": plan.addressing.rail_blocks if plan.addressing else ()}
@@ -81,20 +80,73 @@ def render_host(plan: FabricPlan, node: FabricNode) -> dict[str, str]:
         link, network = template("systemd-network/rail.link.j2"), template("systemd-network/rail.network.j2")
         for nic in node.nics:
             if nic.mac or nic.device:
-                files[f"etc/systemd/network/10-anyrack-{nic.interface}.link"] = link.render(common, nic=nic)
-            files[f"etc/systemd/network/20-anyrack-{nic.interface}.network"] = network.render(
+                files[f"/etc/systemd/network/10-anyrack-{nic.interface}.link"] = link.render(common, nic=nic)
+            files[f"/etc/systemd/network/20-anyrack-{nic.interface}.network"] = network.render(
                 common, nic=nic, main_route=nic.index == 0, rail_block=common["rail_blocks"][nic.rail])
-        files["etc/netplan/60-anyrack-rails.yaml"] = template("netplan/60-anyrack-rails.yaml.j2").render(
+        files["/etc/netplan/60-anyrack-rails.yaml"] = template("netplan/60-anyrack-rails.yaml.j2").render(
             common, nics=node.nics)
-    files["etc/nccl.conf"] = template("nccl/nccl.conf.j2").render(
-        common, nics=node.nics, socket_ifname=plan.socket_ifname, lossless=plan.lossless)
-    files["rdma_network.yml"] = "# " + header(plan) + "\n" + yaml.dump(
-        host_vars(plan, node), Dumper=_Dumper, sort_keys=True, default_flow_style=False, width=120)
+    nccl = nccl_env(plan, node)
+    files["/etc/nccl.conf"] = template("nccl/nccl.conf.j2").render(common, env=nccl)
+    files[ENROOT_ENV] = "".join(f"{key}={value}\n" for key, value in nccl.items())
     return files
 
 
+ENROOT_ENV = "/etc/enroot/environ.d/50-anyrack-nccl.env"
+"""NCCL settings for jobs in enroot (pyxis) containers, which do not read the host's /etc/nccl.conf."""
+
+
+def nccl_env(plan: FabricPlan, node: FabricNode) -> dict[str, str]:
+    """NCCL's environment for ``node``: RDMA devices in rail order (exact names), socket interfaces, RoCE class."""
+    env = {"NCCL_IB_HCA": "=" + ",".join(f"{nic.hca}:1" for nic in node.nics),
+           "NCCL_SOCKET_IFNAME": plan.socket_ifname, "NCCL_CROSS_NIC": "0"}
+    if plan.lossless is not None:
+        env |= {"NCCL_IB_GID_INDEX": str(plan.lossless.gid_index), "NCCL_IB_TC": str(plan.lossless.traffic_class)}
+    return env
+
+
+def render_host(plan: FabricPlan, node: FabricNode) -> str:
+    """``hosts/<node>.yml``: what role rdma_network reads for ``node`` (its vars and its files).
+
+    Written by hand for speed (yaml.dump took 12 s for 1,250 hosts): each variable is one line of JSON
+    (which YAML reads as a flow node), each file a literal block, so it reads like the file it holds.
+    """
+    lines = ["# " + header(plan)]
+    for key, value in sorted(host_vars(plan, node).items()):
+        if isinstance(value, list):
+            lines += [f"{key}:", *(f"  - {json.dumps(item, sort_keys=True)}" for item in value)]
+        else:
+            lines.append(f"{key}: {json.dumps(value, sort_keys=True)}")
+    lines.append("files:")
+    for path, text in sorted(host_files(plan, node).items()):
+        lines.append(f"  {json.dumps(path)}: {yaml_block(text)}")
+    return "\n".join(lines) + "\n"
+
+
+_PRINTABLE = "\x20-\x7e\u00a0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff"
+_NOT_BLOCK = re.compile(f"[^\t\n{_PRINTABLE}]|[\ufeff\u2028\u2029]")  # PyYAML breaks lines at U+2028/9
+_NOT_QUOTED = re.compile(f"[^{_PRINTABLE}]|[\"\\\\\ufeff\u2028\u2029]")
+
+
+def yaml_block(text: str) -> str:
+    """``text`` as the value of a key indented by 2: a literal block with its lines indented by 4 (an explicit
+    indentation indicator, so leading spaces survive), or a double-quoted scalar where a block cannot hold it."""
+    if not text.strip(" \n") or _NOT_BLOCK.search(text):
+        return '"' + _NOT_QUOTED.sub(_escape, text) + '"'
+    chomp = "-" if not text.endswith("\n") else "+" if text.endswith("\n\n") else ""
+    body = text[:-1] if text.endswith("\n") else text
+    return f"|2{chomp}\n" + "\n".join("    " + line if line else "" for line in body.split("\n"))
+
+
+def _escape(match: re.Match[str]) -> str:
+    c = match.group()
+    if c in "\"\\":
+        return "\\" + c
+    code = ord(c)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
 def host_vars(plan: FabricPlan, node: FabricNode) -> dict:
-    """What role rdma_network reads for ``node`` besides the rendered files."""
+    """What role rdma_network reads for ``node`` besides the files."""
     rails = []
     for nic in node.nics:
         rails.append({k: v for k, v in {

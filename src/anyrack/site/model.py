@@ -241,6 +241,10 @@ class Fabric(Model):
     port_start: Annotated[int, Field(ge=0, le=1024)] = 1
     port_step: Annotated[int, Field(ge=1, le=16)] = 1
     """Switch interface of front-panel port p (1-based): port_prefix + (port_start + (p - 1) * port_step)."""
+    port_speed_gbps: Literal[100, 200, 400, 800, 1600] = 400
+    port_lanes: Literal[1, 2, 4, 8] = 4
+    """Switch port speed and SerDes lanes (SONiC PORT); the planner checks the lane rate."""
+    switch_hwsku: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")] = "generic"
     # --- host side
     host_devices: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,15}$")]] = Field(default_factory=list)
     """Kernel names of the rail NICs in rail order, for nodes whose facts give no MACs."""

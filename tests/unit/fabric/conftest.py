@@ -54,3 +54,13 @@ def generated_site(nodes: int, rails: int, per_rail: int = 1, **fabric: Any) -> 
                               "role": "compute", "bmc": f"ipmi://10.1.{i // 250}.{i % 250 + 1}",
                               "addresses": {"management": f"10.0.{i // 250}.{i % 250 + 1}"}})
     return data
+
+
+def host_files(files: dict[str, str], node: str) -> dict[str, str]:
+    """The files role rdma_network installs on ``node`` (destination → text), from its hosts/<node>.yml."""
+    return yaml.safe_load(files[f"hosts/{node}.yml"])["files"]
+
+
+def env_lines(text: str) -> dict[str, str]:
+    """KEY=VALUE lines (comments and blank lines skipped)."""
+    return dict(line.split("=", 1) for line in text.splitlines() if line and not line.startswith("#"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -74,8 +75,12 @@ def test_growing_a_site_renumbers_nothing() -> None:
 
 def test_sizing_spine_groups_for_many_units() -> None:
     s = size_fabric(units=39, rails=8, host_ports=32, leaf_ports=64, spine_ports=64, oversubscription=1.0)
-    assert (s.rails_per_group, s.spine_groups, s.spines_per_group, s.links_per_pair) == (1, 8, 32, 1)
-    assert s.spine_ports_used == 39 <= 64
+    # 39 leaves × 32 uplinks per group = 1,248 ports: 20 spines of 64 (was 32 spines at one link each)
+    assert (s.rails_per_group, s.spine_groups, s.spines_per_group, s.links_per_pair, s.extra_links) == (1, 8, 20, 1, 12)
+    assert s.spines == 160 and s.uplinks == 32 and s.spine_ports_used == 63 <= 64
+    loads = [sum(s.links(leaf, spine) for leaf in range(39)) for spine in range(20)]
+    assert sum(loads) == 39 * 32 and max(loads) - min(loads) <= 1
+    assert all(sum(s.links(leaf, spine) for spine in range(20)) == 32 for leaf in range(39))
     s = size_fabric(units=4, rails=8, host_ports=32, leaf_ports=64, spine_ports=64, oversubscription=2.0)
     assert (s.uplinks, s.oversubscription, s.spine_groups) == (16, 2.0, 1)
 
@@ -193,3 +198,14 @@ def test_lint_reports_budget_partial_units_mtu_and_outsiders() -> None:
 def test_nvlink_domains_follow_racks() -> None:
     p = plan(build_site(generated_site(50, rails=2, nvlink_domain_nodes=18)))
     assert [len(d) for d in p.nvlink_domains] == [18, 18, 4, 10]
+
+
+def test_sizing_past_2048_nodes_with_breakout_spines() -> None:
+    """79 units (2,500 nodes) need 79 ports per spine: 64 × 800G spines broken out to 128 × 400G take them."""
+    with pytest.raises(SizingError) as err:
+        size_fabric(units=79, rails=8, host_ports=32, leaf_ports=64, spine_ports=64, oversubscription=1.0)
+    assert err.value.loc[-1] == "spine_ports" and "third switch tier" in str(err.value)
+    s = size_fabric(units=79, rails=8, host_ports=32, leaf_ports=64, spine_ports=128, oversubscription=1.0)
+    assert (s.spine_groups, s.spines_per_group, s.links_per_pair, s.extra_links) == (8, 20, 1, 12)
+    assert s.spines == 160 and s.spine_ports_used == 127 <= 128 and s.uplinks == 32
+    assert s.spines <= 1.1 * math.ceil(79 * 8 * 32 / 128)

@@ -140,3 +140,22 @@ def test_too_few_leaf_ports_is_refused_at_leaf_ports(s: dict, short: int) -> Non
     with pytest.raises(PlanRefused) as err:
         plan(_site(s, leaf_ports=needed - short))
     assert err.value.findings[0][0] == ("networks", "fabric", "leaf_ports")
+
+
+@settings(max_examples=80, deadline=None, database=None)
+@given(sizes)
+def test_spine_count_is_near_the_port_count_minimum(s: dict) -> None:
+    """The fewest spines whose ports hold every uplink, within 10 % (or, for tiny fabrics, the one spine per
+    spine group that rounding each group up can add); no spine port over-subscribed."""
+    p = _plan_or_refusal(s)
+    if p is None:
+        return
+    z = p.sizing
+    leaves = sum(1 for sw in p.switches if sw.role == "leaf")
+    minimum = math.ceil(leaves * z.uplinks / z.spine_ports)
+    assert z.spines <= max(minimum * 1.1, minimum + z.spine_groups - 1), (z, minimum)
+    per_spine = Counter(u.spine for u in p.uplinks)
+    assert max(per_spine.values()) <= z.spine_ports and len(per_spine) == z.spines
+    assert max(per_spine.values()) - min(per_spine.values()) <= 1  # balanced within one port
+    per_leaf = Counter(u.leaf for u in p.uplinks)
+    assert set(per_leaf.values()) == {z.uplinks}

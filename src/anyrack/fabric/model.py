@@ -69,6 +69,8 @@ class RailNic:
     address: str | None = None
     gateway: str | None = None
     table: int = 0
+    guid: str | None = None
+    """InfiniBand port GUID, from facts."""
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,18 @@ class IbPartition:
 
 
 @dataclass(frozen=True)
+class IbSettings:
+    """InfiniBand subnet management (see :mod:`anyrack.fabric.ib`)."""
+
+    routing: Literal["ftree", "updn"]
+    lmc: int
+    sm_nodes: tuple[str, str]
+    """Primary and standby subnet manager nodes (the same on every subnet, on its rails' ports)."""
+    switch_guids: tuple[tuple[str, str], ...]
+    """Planned switch name → node GUID, where the site gives it."""
+
+
+@dataclass(frozen=True)
 class FabricPlan:
     site: str
     type: Literal["roce", "infiniband"]
@@ -159,6 +173,8 @@ class FabricPlan:
     socket_ifname: str
     outside: tuple[str, ...] = field(default=())
     """Compute nodes that have no rails (not on the fabric)."""
+    ib: IbSettings | None = None
+    """InfiniBand subnet management; None on RoCE."""
 
     @cached_property
     def by_name(self) -> dict[str, Switch]:

@@ -7,7 +7,8 @@ Layout of ``anyrack fabric plan SITE --out DIR``::
     topology.svg                            switch tiers, rails in colour, nodes per unit
     switches/<switch>/frr.conf              RoCE: FRR config of each leaf and spine
     slurm/topology.conf                     Slurm tree topology (plus topology-block.conf for NVLink domains)
-    opensm/partitions.conf                  InfiniBand: opensm partitions
+    opensm/<subnet>/                        InfiniBand, per subnet (rail plane): OpenSM primary/standby
+                                            configs, root GUIDs, partitions, ibsim topology
     hosts/<node>/etc/systemd/network/       RoCE: 10-anyrack-<rail>.link (rename) and 20-anyrack-<rail>.network
     hosts/<node>/etc/netplan/60-anyrack-rails.yaml   RoCE: the same, for netplan
     hosts/<node>/etc/nccl.conf              NCCL environment
@@ -26,6 +27,7 @@ from dataclasses import asdict
 import yaml
 
 from anyrack.fabric.addressing import P2P_PREFIX
+from anyrack.fabric.ib import render_ib
 from anyrack.fabric.model import FabricNode, FabricPlan, Switch
 from anyrack.fabric.svg import render_svg
 from anyrack.fabric.text import header as text_header
@@ -47,8 +49,7 @@ def render(plan: FabricPlan) -> dict[str, str]:
             if switch.role != "access":
                 files[f"switches/{switch.name}/frr.conf"] = render_frr(plan, switch)
     files.update(render_slurm(plan))
-    if plan.type == "infiniband":
-        files["opensm/partitions.conf"] = render_partitions(plan)
+    files.update(render_ib(plan))
     for node in plan.nodes:
         for rel, text in render_host(plan, node).items():
             files[f"hosts/{node.name}/{rel}"] = text
@@ -122,13 +123,6 @@ def render_slurm(plan: FabricPlan) -> dict[str, str]:
         files["slurm/topology-block.conf"] = template("slurm/topology-block.conf.j2").render(
             header=header(plan), blocks=blocks, domain_nodes=max(len(d) for d in plan.nvlink_domains))
     return files
-
-
-def render_partitions(plan: FabricPlan) -> str:
-    """opensm ``partitions.conf``: the default partition and one per keyed Slurm partition."""
-    parts = [{"name": p.name, "pkey": p.pkey, "nodes": p.nodes, "hostlist": hostlist.compress(list(p.nodes)),
-              "guids": ()} for p in plan.partitions if p.name != "Default"]
-    return template("opensm/partitions.conf.j2").render(header=header(plan), partitions=parts, rails=plan.rails)
 
 
 CABLING_COLUMNS = ("cable", "kind", "a_device", "a_port", "a_interface", "b_device", "b_port", "b_interface",

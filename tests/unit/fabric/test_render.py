@@ -29,7 +29,8 @@ ROCE_FILES = [
     "hosts/gpu001/etc/netplan/60-anyrack-rails.yaml", "hosts/gpu007/etc/netplan/60-anyrack-rails.yaml",
     "hosts/gpu001/etc/nccl.conf", "hosts/gpu001/rdma_network.yml",
 ]
-IB_FILES = ["opensm/partitions.conf", "slurm/topology-block.conf", "hosts/gpu001/etc/nccl.conf",
+IB_FILES = ["opensm/rails0-7/partitions.conf", "opensm/rails0-7/primary.conf", "opensm/rails0-7/root_guids.conf",
+            "slurm/topology-block.conf", "hosts/gpu001/etc/nccl.conf",
             "hosts/gpu001/rdma_network.yml", "cabling.csv"]
 
 

@@ -55,24 +55,30 @@ class Subnet:
         return len(self.ports) * (1 << lmc) + len(self.spines) + len(self.leaves)
 
 
-def settings(site_nodes: Sequence[Node], fabric: Fabric, members: Sequence[Node]) -> IbSettings | None:
-    """The IB settings of the plan (None on RoCE); refuses subnet manager nodes that are not on the fabric."""
+def settings(fabric: Fabric, members: Sequence[Node], switches: Sequence[str]) -> IbSettings | None:
+    """The IB settings of the plan (None on RoCE); refuses SM nodes off the fabric and GUIDs of unplanned switches."""
     if fabric.type != "infiniband":
         for key in ("ib_sm_nodes", "ib_switch_guids"):
             if getattr(fabric, key):
                 raise PlanRefused([((*FABRIC, key), "is for an infiniband fabric")])
         return None
     names = [n.name for n in members]
+    unplanned = sorted(set(fabric.ib_switch_guids) - set(switches))
+    if unplanned:
+        raise PlanRefused([((*FABRIC, "ib_switch_guids", unplanned[0]), "is not a planned leaf or spine (the plan "
+                                                                         f"has {switches[0]} … {switches[-1]})")])
     if fabric.ib_sm_nodes:
         wrong = [n for n in fabric.ib_sm_nodes if n not in names]
         if wrong:
             raise PlanRefused([((*FABRIC, "ib_sm_nodes"), f"{', '.join(wrong)} is not a fabric node "
                                                           "(a node whose SKU has rdma.rails)")])
+        if len(set(fabric.ib_sm_nodes)) < len(fabric.ib_sm_nodes):
+            raise PlanRefused([((*FABRIC, "ib_sm_nodes"), "the standby SM needs a node of its own")])
         sm = tuple(fabric.ib_sm_nodes)
     else:
         last_unit = names[(len(names) - 1) // fabric.nodes_per_unit * fabric.nodes_per_unit]
         sm = tuple(dict.fromkeys([names[0], last_unit if last_unit != names[0] else names[min(1, len(names) - 1)]]))
-    return IbSettings(routing=fabric.ib_routing, lmc=fabric.ib_lmc, sm_nodes=sm,  # type: ignore[arg-type]
+    return IbSettings(routing=fabric.ib_routing, lmc=fabric.ib_lmc, sm_nodes=sm,
                       switch_guids=tuple(sorted(fabric.ib_switch_guids.items())))
 
 

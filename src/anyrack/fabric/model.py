@@ -144,7 +144,7 @@ class IbSettings:
 
     routing: Literal["ftree", "updn"]
     lmc: int
-    sm_nodes: tuple[str, str]
+    sm_nodes: tuple[str, ...]
     """Primary and standby subnet manager nodes (the same on every subnet, on its rails' ports)."""
     switch_guids: tuple[tuple[str, str], ...]
     """Planned switch name → node GUID, where the site gives it."""

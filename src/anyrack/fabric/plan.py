@@ -108,7 +108,7 @@ def plan(site: Site, facts: Mapping[str, NodeFacts] | None = None) -> FabricPlan
         networks=_networks(site), access=access, nvlink_domains=_nvlink_domains(fabric, nodes),
         socket_ifname=fabric.nccl_socket_ifname or DEFAULT_SOCKET_IFNAME,
         outside=tuple(n.name for n in site.nodes if n.role == "compute" and n.name not in fabric_names),
-        ib=ib.settings(site.nodes, fabric, [node for node, _ in members]),
+        ib=ib.settings(fabric, [node for node, _ in members], [s.name for s in (*spines, *leaves)]),
     )
 
 

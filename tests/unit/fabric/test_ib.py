@@ -139,3 +139,10 @@ def test_subnet_manager_nodes_must_be_on_the_fabric() -> None:
     data["networks"]["fabric"]["ib_sm_nodes"] = ["gpu4", "gpu2"]
     nets = ib.subnets(plan(build_site(data)))
     assert [p.node for p in nets[0].managers] == ["gpu4", "gpu2"]
+
+
+def test_guids_of_unplanned_switches_are_refused() -> None:
+    data = yaml.safe_load(IB_SITE.read_text())
+    data["networks"]["fabric"]["ib_switch_guids"]["spine09"] = "0x1"
+    with pytest.raises(PlanRefused, match=r"ib_switch_guids\.spine09: is not a planned leaf or spine"):
+        plan(build_site(data))

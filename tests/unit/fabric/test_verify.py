@@ -15,7 +15,7 @@ import pytest
 
 from anyrack.cli import main as cli_main
 from anyrack.fabric import load_plan, render
-from anyrack.fabric.verify import parse_ibnetdiscover, parse_lldp, verify
+from anyrack.fabric.verify import parse_ibnetdiscover, parse_lldp, read_lldp_dir, verify
 
 from .conftest import ROOT
 
@@ -133,3 +133,16 @@ def test_a_cable_missing_is_reported(ib_files: dict[str, str], tmp_path: Path) -
                      and '"S-0200000200000030"[2]' not in line)
     report = verify(ib_files["cabling.csv"], ib_files["plan.json"], ibnetdiscover=text)
     assert [(m.expected, m.seen) for m in report.miswires] == [("leaf-su02-r0 2 — gpu4 rail0", "no link")]
+
+
+def test_recorded_lldpd_fabric_as_planned_and_with_two_uplinks_swapped(roce_files: dict[str, str]) -> None:
+    good = verify(roce_files["cabling.csv"], roce_files["plan.json"], lldp=read_lldp_dir(RECORDED / "lldp-frr-lab"))
+    assert (good.checked, good.miswires) == (16, [])
+    bad = verify(roce_files["cabling.csv"], roce_files["plan.json"],
+                 lldp=read_lldp_dir(RECORDED / "lldp-frr-lab-swapped"))
+    assert [str(m) for m in bad.miswires] == [
+        "C09: expected leaf-su01-r0 swp3 — spine01 swp1, seen leaf-su01-r0 swp3 — spine02 swp1: swap the plugs in "
+        "leaf-su01-r0 swp3 and leaf-su01-r0 swp4 (cables C09 and C10)",
+        "C10: expected leaf-su01-r0 swp4 — spine02 swp1, seen leaf-su01-r0 swp4 — spine01 swp1: swap the plugs in "
+        "leaf-su01-r0 swp3 and leaf-su01-r0 swp4 (cables C09 and C10)",
+    ]

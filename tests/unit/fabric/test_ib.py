@@ -146,3 +146,12 @@ def test_guids_of_unplanned_switches_are_refused() -> None:
     data["networks"]["fabric"]["ib_switch_guids"]["spine09"] = "0x1"
     with pytest.raises(PlanRefused, match=r"ib_switch_guids\.spine09: is not a planned leaf or spine"):
         plan(build_site(data))
+
+
+def test_updn_routing_and_lmc_reach_every_config() -> None:
+    data = yaml.safe_load(IB_SITE.read_text())
+    data["networks"]["fabric"].update(ib_routing="updn", ib_lmc=2)
+    files = render(plan(build_site(data)))
+    for rel in ("opensm/rail0/primary.conf", "opensm/rail1/standby.conf"):
+        assert "\nrouting_engine updn\n" in files[rel] and "\nlmc 2\n" in files[rel]
+    assert "for OpenSM's updn routing" in files["opensm/rail1/root_guids.conf"]

@@ -146,3 +146,18 @@ def test_recorded_lldpd_fabric_as_planned_and_with_two_uplinks_swapped(roce_file
         "C10: expected leaf-su01-r0 swp4 — spine02 swp1, seen leaf-su01-r0 swp4 — spine01 swp1: swap the plugs in "
         "leaf-su01-r0 swp3 and leaf-su01-r0 swp4 (cables C09 and C10)",
     ]
+
+
+def test_cli_ibnetdiscover(ib_files: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for name in ("cabling.csv", "plan.json"):
+        (tmp_path / name).write_text(ib_files[name])
+    swapped = RECORDED / "ib-rail0-swapped.ibnetdiscover"
+    assert cli_main.main(["fabric", "verify", str(tmp_path), "--ibnetdiscover", str(swapped)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[-1] == "8 cables checked, 2 miswired" and [line[:4] for line in out[:-1]] == ["C01:", "C05:"]
+    good = RECORDED / "ib-rail0.ibnetdiscover"
+    assert cli_main.main(["fabric", "verify", str(tmp_path), "--ibnetdiscover", str(good)]) == 0
+    empty = tmp_path / "empty.txt"
+    empty.write_text("# nothing\n")
+    assert cli_main.main(["fabric", "verify", str(tmp_path), "--ibnetdiscover", str(empty)]) == 2
+    assert capsys.readouterr().err.startswith(f"{empty}: no Switch or Ca record: not ibnetdiscover output")

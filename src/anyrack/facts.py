@@ -84,6 +84,8 @@ class NicFacts(Model):
     name: str
     mac: Mac | None = None
     speed_mbps: Annotated[int, Field(ge=0)] | None = None
+    port_guid: Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{1,16}$")] | None = None
+    """InfiniBand port GUID (an IB port has no MAC): names the port in OpenSM's partitions."""
 
 
 class NodeFacts(Model):

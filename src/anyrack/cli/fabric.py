@@ -1,4 +1,4 @@
-"""``anyrack fabric plan`` and ``anyrack fabric check``: plan the GPU fabric once, render every side of it."""
+"""``anyrack fabric plan``, ``check`` and ``verify``: plan the fabric once, render every side, check the cables."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def plan_cmd(path: Path, facts_dir: Path | None, out: Path | None, svg: Path | N
     """Plan the fabric of the site in PATH and, with --out, write its files.
 
     Files: switches/<switch>/frr.conf, hosts/<node>/etc/... (systemd-networkd, netplan, nccl.conf),
-    slurm/topology.conf, opensm/partitions.conf (InfiniBand), cabling.csv, topology.svg, plan.json.
+    slurm/topology.conf, opensm/<subnet>/ (InfiniBand), cabling.csv, topology.svg, plan.json.
     Exit code 2 with the site key to change when the fabric cannot be built.
 
     \b
@@ -105,4 +105,35 @@ def check_cmd(path: Path, facts_dir: Path | None, as_json: bool) -> None:
         for finding in result.findings:
             click.echo(str(finding))
     if errors:
+        raise click.exceptions.Exit(1)
+
+
+@fabric.command("verify")
+@click.argument("plan_dir", metavar="PLAN", type=_PATH)
+@click.option("--lldp", "lldp_dir", type=_PATH, help="Directory of <device>.json: `lldpcli -f json show neighbors`.")
+@click.option("--ibnetdiscover", "ibnet", type=_PATH, help="ibnetdiscover output of one InfiniBand subnet.")
+@click.option("--json", "as_json", is_flag=True, help="Print the miswires as JSON.")
+def verify_cmd(plan_dir: Path, lldp_dir: Path | None, ibnet: Path | None, as_json: bool) -> None:
+    """Compare the neighbours the fabric reports with the plan's cabling.csv (PLAN: what `plan --out` wrote).
+
+    Lists each miswired cable: the link expected, the link seen, and the fix (the two plugs to swap
+    when two cables traded ends). Exit code 0 when every checked cable is as planned, 1 when a cable
+    is miswired or missing, 2 on bad input.
+
+    \b
+    Examples:
+      anyrack fabric verify inventory/examples/hgx-rack/fabric --lldp /tmp/lldp
+      anyrack fabric verify inventory/examples/hgx-rack/fabric --ibnetdiscover /tmp/rail0.ibnet
+    """
+    from anyrack.fabric.verify import verify_paths
+
+    report = verify_paths(plan_dir, lldp_dir, ibnet)
+    if as_json:
+        click.echo(json.dumps({"checked": report.checked, "ok": not report.miswires,
+                               "miswires": [vars(m) for m in report.miswires]}, indent=2, sort_keys=True))
+    else:
+        for miswire in report.miswires:
+            click.echo(str(miswire))
+        click.echo(f"{report.checked} cables checked, {len(report.miswires)} miswired")
+    if report.miswires:
         raise click.exceptions.Exit(1)

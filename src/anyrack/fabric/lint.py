@@ -13,6 +13,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Literal
 
+from anyrack.fabric import ib
 from anyrack.fabric.model import FabricPlan
 from anyrack.site.model import Site
 
@@ -33,7 +34,8 @@ class Finding:
 
 def lint(plan: FabricPlan, site: Site) -> list[Finding]:
     """Every finding about ``plan`` (of ``site``), errors first within each topic."""
-    return [*_ports(plan), *_oversubscription(plan), *_addresses(plan, site), *_mtu(plan), *_nodes(plan)]
+    infiniband = [Finding(level, "infiniband", msg) for level, msg in ib.findings(plan)]  # type: ignore[arg-type]
+    return [*_ports(plan), *_oversubscription(plan), *_addresses(plan, site), *_mtu(plan), *_nodes(plan), *infiniband]
 
 
 def rdma_mtu(mtu: int) -> int:

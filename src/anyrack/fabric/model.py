@@ -69,6 +69,8 @@ class RailNic:
     address: str | None = None
     gateway: str | None = None
     table: int = 0
+    guid: str | None = None
+    """InfiniBand port GUID, from facts."""
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,18 @@ class IbPartition:
 
 
 @dataclass(frozen=True)
+class IbSettings:
+    """InfiniBand subnet management (see :mod:`anyrack.fabric.ib`)."""
+
+    routing: Literal["ftree", "updn"]
+    lmc: int
+    sm_nodes: tuple[str, ...]
+    """Primary and standby subnet manager nodes (the same on every subnet, on its rails' ports)."""
+    switch_guids: tuple[tuple[str, str], ...]
+    """Planned switch name → node GUID, where the site gives it."""
+
+
+@dataclass(frozen=True)
 class FabricPlan:
     site: str
     type: Literal["roce", "infiniband"]
@@ -164,6 +178,8 @@ class FabricPlan:
     port_speed_gbps: int = 400
     port_lanes: int = 4
     switch_hwsku: str = "generic"
+    ib: IbSettings | None = None
+    """InfiniBand subnet management; None on RoCE."""
 
     @cached_property
     def by_name(self) -> dict[str, Switch]:

@@ -22,6 +22,7 @@ import math
 from collections.abc import Mapping
 
 from anyrack.document import Loc
+from anyrack.fabric import ib
 from anyrack.fabric.addressing import Addressing, plan_addresses
 from anyrack.fabric.model import (
     AccessLink,
@@ -86,6 +87,7 @@ def plan(site: Site, facts: Mapping[str, NodeFacts] | None = None) -> FabricPlan
                                         units * fabric.rails, sizing.spines, fabric.loopback_cidr)
     except SizingError as err:
         raise PlanRefused([(err.loc, str(err))]) from None
+    ib.check_lids(fabric, sizing, [node for node, _ in members], per_rail)
     _check_loopbacks(site, addressing)
     last_asn = fabric.asn_base + 100 + units * fabric.rails - 1
     if fabric.type == "roce" and last_asn > 4294967294:
@@ -95,7 +97,9 @@ def plan(site: Site, facts: Mapping[str, NodeFacts] | None = None) -> FabricPlan
     spines = _spines(fabric, sizing, addressing)
     leaves = [_leaf(fabric, sizing, addressing, unit_names[u], u, r) for u in range(units) for r in range(fabric.rails)]
     uplinks = _uplinks(fabric, sizing, spines, leaves)
-    nodes = tuple(_node(fabric, addressing, node, i, per_rail, facts_macs, unit_names)
+    guids = {node.name: ib.port_guids((facts or {}).get(node.name), fabric.rails * per_rail)
+             for node, _ in members} if fabric.type == "infiniband" else {}
+    nodes = tuple(_node(fabric, addressing, node, i, per_rail, facts_macs, unit_names, guids.get(node.name))
                   for i, (node, facts_macs) in enumerate(members))
     unit_list = tuple(Unit(u, unit_names[u], tuple(n.name for n in nodes if n.unit == u),
                            tuple(leaves[u * fabric.rails + r].name for r in range(fabric.rails)))
@@ -111,6 +115,7 @@ def plan(site: Site, facts: Mapping[str, NodeFacts] | None = None) -> FabricPlan
         socket_ifname=fabric.nccl_socket_ifname or DEFAULT_SOCKET_IFNAME,
         outside=tuple(n.name for n in site.nodes if n.role == "compute" and n.name not in fabric_names),
         port_speed_gbps=fabric.port_speed_gbps, port_lanes=fabric.port_lanes, switch_hwsku=fabric.switch_hwsku,
+        ib=ib.settings(fabric, [node for node, _ in members], [s.name for s in (*spines, *leaves)]),
     )
 
 
@@ -130,7 +135,8 @@ def _members(site: Site, fabric: Fabric, facts: Mapping[str, NodeFacts]
             continue
         per_rail_seen.setdefault(sku.rdma.nics_per_rail, node.sku)
         wanted = fabric.rails * sku.rdma.nics_per_rail
-        macs = _rail_macs(facts.get(node.name), sku.rdma.speed_gbps)
+        # InfiniBand ports have no MAC (their port GUIDs are read by ib.port_guids)
+        macs = _rail_macs(facts.get(node.name), sku.rdma.speed_gbps) if fabric.type == "roce" else None
         if macs is not None and len(macs) < wanted:
             found = facts[node.name]
             speed = f" at {sku.rdma.speed_gbps} Gb/s" if sku.rdma.speed_gbps else ""
@@ -212,7 +218,7 @@ def _uplinks(fabric: Fabric, sizing: Sizing, spines: list[Switch], leaves: list[
 
 
 def _node(fabric: Fabric, addressing: Addressing | None, node: Node, i: int, per_rail: int,
-          macs: list[str] | None, unit_names: list[str]) -> FabricNode:
+          macs: list[str] | None, unit_names: list[str], guids: list[str] | None = None) -> FabricNode:
     unit, position = divmod(i, fabric.nodes_per_unit)
     nics = []
     for rail in range(fabric.rails):
@@ -228,6 +234,7 @@ def _node(fabric: Fabric, addressing: Addressing | None, node: Node, i: int, per
                 leaf_interface=port_name(fabric, link + 1), mac=macs[n] if macs else None,
                 device=fabric.host_devices[n] if fabric.host_devices and not macs else None,
                 address=host_side, gateway=leaf_side, table=ROUTE_TABLE_BASE + n if addressing else 0,
+                guid=guids[n] if guids else None,
             ))
     return FabricNode(node.name, node.rack, unit, position, tuple(nics))
 

@@ -8,7 +8,8 @@ Layout of ``anyrack fabric plan SITE --out DIR``::
     switches/<switch>/frr.conf              RoCE: FRR config of each leaf and spine
     switches/<switch>/config_db.json        RoCE: SONiC ConfigDB (ports, interfaces, lossless QoS); FRR as above
     slurm/topology.conf                     Slurm tree topology (plus topology-block.conf for NVLink domains)
-    opensm/partitions.conf                  InfiniBand: opensm partitions
+    opensm/<subnet>/                        InfiniBand, per subnet (rail plane): OpenSM primary/standby
+                                            configs, root GUIDs, partitions, ibsim topology
     hosts/<node>.yml                        one file per host, read by role rdma_network: its rails, the
                                             lossless class, and the text of each file the role installs
                                             (``files``: destination → text): systemd-networkd .link/.network
@@ -26,6 +27,7 @@ import re
 from dataclasses import asdict
 
 from anyrack.fabric.addressing import P2P_PREFIX
+from anyrack.fabric.ib import render_ib
 from anyrack.fabric.model import FabricNode, FabricPlan, Switch
 from anyrack.fabric.sonic import render_config_db
 from anyrack.fabric.svg import render_svg
@@ -47,8 +49,7 @@ def render(plan: FabricPlan) -> dict[str, str]:
                 files[f"switches/{switch.name}/frr.conf"] = render_frr(plan, switch)
                 files[f"switches/{switch.name}/config_db.json"] = render_config_db(plan, switch)
     files.update(render_slurm(plan))
-    if plan.type == "infiniband":
-        files["opensm/partitions.conf"] = render_partitions(plan)
+    files.update(render_ib(plan))
     for node in plan.nodes:
         files[f"hosts/{node.name}.yml"] = render_host(plan, node)
     return files
@@ -174,13 +175,6 @@ def render_slurm(plan: FabricPlan) -> dict[str, str]:
         files["slurm/topology-block.conf"] = template("slurm/topology-block.conf.j2").render(
             header=header(plan), blocks=blocks, domain_nodes=max(len(d) for d in plan.nvlink_domains))
     return files
-
-
-def render_partitions(plan: FabricPlan) -> str:
-    """opensm ``partitions.conf``: the default partition and one per keyed Slurm partition."""
-    parts = [{"name": p.name, "pkey": p.pkey, "nodes": p.nodes, "hostlist": hostlist.compress(list(p.nodes)),
-              "guids": ()} for p in plan.partitions if p.name != "Default"]
-    return template("opensm/partitions.conf.j2").render(header=header(plan), partitions=parts, rails=plan.rails)
 
 
 CABLING_COLUMNS = ("cable", "kind", "a_device", "a_port", "a_interface", "b_device", "b_port", "b_interface",

@@ -265,6 +265,16 @@ class Fabric(Model):
     # --- InfiniBand
     ib_pkeys: dict[Name, Annotated[int, Field(ge=0x0001, le=0x7FFE)]] = Field(default_factory=dict)
     """Slurm partition name → partition key; each becomes an IB partition of that Slurm partition's nodes."""
+    ib_routing: Literal["ftree", "updn"] = "ftree"
+    """OpenSM routing engine of every InfiniBand subnet (one subnet per spine group: per rail plane)."""
+    ib_lmc: Annotated[int, Field(ge=0, le=7)] = 0
+    """OpenSM LMC: each host port takes 2**ib_lmc LIDs (multipath); the LID space is 49151 per subnet."""
+    ib_sm_nodes: list[HostName] = Field(default_factory=list, max_length=2)
+    """Fabric nodes whose rail ports run the primary and the standby subnet manager of every subnet;
+    default: the first node of the first unit and the first node of the last unit."""
+    ib_switch_guids: dict[Name, Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{1,16}$")]] = Field(default_factory=dict)
+    """Planned switch name (spine01, leaf-su01-r0) → its node GUID, as printed on the switch: spines' GUIDs
+    make OpenSM's root GUID file."""
 
     @model_validator(mode="after")
     def _addressing(self) -> Fabric:

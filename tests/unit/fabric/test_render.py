@@ -27,7 +27,8 @@ ROCE_FILES = [
     "switches/leaf-su01-r0/frr.conf", "switches/spine01/frr.conf",
     "hosts/gpu001.yml", "hosts/gpu007.yml",
 ]
-IB_FILES = ["opensm/partitions.conf", "slurm/topology-block.conf", "hosts/gpu001.yml", "cabling.csv"]
+IB_FILES = ["opensm/rails0-7/partitions.conf", "opensm/rails0-7/primary.conf", "opensm/rails0-7/root_guids.conf",
+            "slurm/topology-block.conf", "hosts/gpu001.yml", "cabling.csv"]
 
 
 def _ib_files() -> dict[str, str]:

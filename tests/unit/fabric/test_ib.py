@@ -124,7 +124,7 @@ def test_an_ib_plane_past_the_lid_space_is_refused_with_the_key(tmp_path: Path,
     err = capsys.readouterr().err
     line = next(i + 1 for i, text in enumerate(site.read_text().splitlines()) if text.strip().startswith("ib_lmc:"))
     assert err.startswith(f"{site}:{line}: networks.fabric.ib_lmc: an InfiniBand subnet of 384 nodes × 1 ports × 128 "
-                          "LIDs (lmc 7) + 20 switches needs 49172 LIDs; a subnet has 49151, enough for 383 nodes "
+                          "LIDs (lmc 7) + 18 switches needs 49170 LIDs; a subnet has 49151, enough for 383 nodes "
                           "(node 'n0383' is the first past it)")
     assert not out.exists()
     data["nodes"].pop()

@@ -22,9 +22,11 @@ UNSERVED_FEATURES = ("FilterQuery", "SelectQuery", "OnlyMemberQuery", "ExcerptQu
 SERVED_QUERY = frozenset({"$expand"})
 NO_VALUE_QUERY = frozenset({"only", "excerpt"})
 """Redfish query parameters that take no value: ``only=foo`` is 400 even where they are not served."""
-READ_ONLY_TYPES = ("#ServiceRoot.", "#JsonSchemaFile.", "#MessageRegistryFile.", "#MessageRegistry.",
-                   "#Session.", "#Task.", "#LogEntry.", "#Message.")
-"""Resource types no PATCH may change (their properties are all read-only in the schema)."""
+WRITABLE_TYPES = ("#ComputerSystem.", "#Chassis.", "#Manager.", "#ManagerNetworkProtocol.", "#ManagerAccount.",
+                  "#AccountService.", "#SessionService.", "#EthernetInterface.", "#VirtualMedia.", "#Bios.", "#Role.",
+                  "#EventService.", "#SecureBoot.")
+"""Resource types with properties the schema marks updatable, that PATCH may change; every other type is
+read-only (405, and no PATCH in Allow: DMTF's service validator checks Allow against the schema)."""
 _TYPE = re.compile(r"^#(?P<name>[A-Za-z0-9]+)\.(?:(?P<version>v\d+_\d+_\d+)\.)?[A-Za-z0-9]+$")
 
 
@@ -56,7 +58,7 @@ def writable(doc: Any) -> bool:
     if not isinstance(doc, dict) or "Members" in doc or doc.get("IsPredefined") is True:
         return False  # a collection, or a predefined Role (AssignedPrivileges of standard roles are fixed)
     kind = doc.get("@odata.type")
-    return not (isinstance(kind, str) and kind.startswith(READ_ONLY_TYPES))
+    return isinstance(kind, str) and kind.startswith(WRITABLE_TYPES)
 
 
 def describedby(doc: Any) -> str | None:

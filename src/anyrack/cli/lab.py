@@ -13,7 +13,7 @@ import click
 from click.core import ParameterSource
 
 from anyrack.cli.metal import metal
-from anyrack.errors import AnyrackError
+from anyrack.errors import AnyrackError, InputError
 from anyrack.lab.emulator.listing import BmcEntry
 from anyrack.lab.emulator.quirks import QUIRK_NAMES, quirk_name
 from anyrack.lab.emulator.spec import (
@@ -25,6 +25,7 @@ from anyrack.lab.emulator.spec import (
     parse_fault,
     parse_tree,
 )
+from anyrack.lab.emulator.tree import tree_root
 
 _PATH = click.Path(path_type=Path)
 _ARGV = "anyrack.lab.argv"
@@ -78,11 +79,21 @@ def trees_from_argv(argv: list[str]) -> tuple[list[TreeSpec], dict[str, float], 
     return specs, lab_faults, lab_quirks
 
 
+def _serves(entry: BmcEntry, spec: TreeSpec) -> bool:
+    try:
+        return entry.tree == str(tree_root(spec.path))
+    except InputError:
+        return False
+
+
 def describe(trees: list[TreeSpec], entries: list[BmcEntry]) -> list[str]:
     """One line per tree: address range, count, quirks and how many BMCs have each fault."""
     lines, start = [], 0
     for spec in trees:
-        group = entries[start:start + spec.count]
+        group = [e for e in entries[start:start + spec.count] if _serves(e, spec)]
+        if not group:
+            lines.append(f"{spec.path}: refused (see the error above); the other trees are served")
+            continue
         start += spec.count
         span = group[0].url if len(group) == 1 else f"{group[0].url} .. {group[-1].url}"
         faults = Counter(f for e in group for f in e.faults)

@@ -21,7 +21,8 @@ from anyrack.lab.emulator.messages import (
     unauthorized,
 )
 from anyrack.lab.emulator.patch import check_if_match, check_properties, merge
-from anyrack.lab.emulator.render import VERSIONS, render, resolve
+from anyrack.lab.emulator.protocol import allowed, check_request, describedby, with_headers, writable
+from anyrack.lab.emulator.render import ROOT, VERSIONS, render, resolve, view
 from anyrack.lab.emulator.reply import Answer, Reply
 from anyrack.lab.emulator.state import BmcState
 from anyrack.lab.emulator.tree import path_key, request_keys
@@ -96,7 +97,7 @@ def _patch(state: BmcState, key: str, body: Any, if_match: str | None) -> Answer
     layout = state.layout
     owner = layout.settings_owner(key)
     doc = state.doc(key) if owner is None else {}
-    if key in state.tree.xml or key.lower() in state.sessions or not isinstance(doc, dict) or "Members" in doc:
+    if not _patchable(state, key):
         return not_allowed("PATCH")
     _data, etag, _type = render(state, key)
     problem = check_if_match(if_match, etag, state.quirks.etag_required)
@@ -110,8 +111,6 @@ def _patch(state: BmcState, key: str, body: Any, if_match: str | None) -> Answer
         return media.update(state, key, body)
     if accounts.is_account(state, key):
         return accounts.update(state, key, body)
-    if any(s.bios == key and s.settings != key for s in layout.systems.values()):
-        return not_allowed("PATCH")  # current BIOS values are read-only; changes go to the settings object
     problem = check_properties(doc, body)
     if problem is not None:
         return problem
@@ -119,12 +118,37 @@ def _patch(state: BmcState, key: str, body: Any, if_match: str | None) -> Answer
     return Reply(key)
 
 
+def _patchable(state: BmcState, key: str) -> bool:
+    if state.layout.settings_owner(key) is not None:
+        return True
+    if key in state.tree.xml or key.lower() in state.sessions or key == ROOT:
+        return False
+    if any(s.bios == key and s.settings != key for s in state.layout.systems.values()):
+        return False  # current BIOS values are read-only; changes go to the settings object
+    return writable(state.doc(key))
+
+
+def _deletable(state: BmcState, key: str) -> bool:
+    sessions = state.layout.sessions
+    return key.lower() in state.sessions or accounts.is_account(state, key) or bool(
+        sessions and key.rsplit("/", 1)[0] == sessions)
+
+
+def _allow(state: BmcState, key: str | None, raw_path: str) -> tuple[str, ...]:
+    """The methods a resource (or action target) answers."""
+    if key is None:
+        return ("POST",) if _action(state, raw_path) is not None else ()
+    creates = key in (state.layout.sessions, state.layout.accounts)
+    return allowed({"GET": True, "HEAD": True, "POST": creates, "PATCH": _patchable(state, key),
+                    "DELETE": _deletable(state, key)})
+
+
 def _delete(state: BmcState, key: str) -> Answer:
     if key.lower() in state.sessions:
         return sessions.delete(state, key)
     if accounts.is_account(state, key):
         return accounts.delete(state, key)
-    if state.layout.sessions and key.rsplit("/", 1)[0] == state.layout.sessions:
+    if _deletable(state, key):
         state.remove(key)  # a recorded session: nobody holds it, but it can be cleaned up
         return Reply(None, 204)
     return not_allowed("DELETE")
@@ -132,11 +156,23 @@ def _delete(state: BmcState, key: str) -> Answer:
 
 async def handle(state: BmcState, request: web.Request, stopping: asyncio.Event) -> web.StreamResponse:
     """Answer one request to the BMC ``state``; ``stopping`` is set when the lab shuts down."""
+    response = await _answer(state, request, stopping)
+    if request.method in ("GET", "HEAD") or response.status == 405:
+        key = resolve(state, request.raw_path)
+        doc = view(state, key) if key is not None and key not in state.tree.xml else None
+        return with_headers(response, _allow(state, key, request.raw_path), describedby(doc), request.method)
+    return response
+
+
+async def _answer(state: BmcState, request: web.Request, stopping: asyncio.Event) -> web.StreamResponse:
     if state.config.latency_ms:
         await asyncio.sleep(state.config.latency_ms / 1000)
     raw_path, method = request.raw_path, request.method
     bare = path_key(raw_path)
     key = "/redfish" if bare == "/redfish" else resolve(state, raw_path)
+    if method == "POST" and key is None and bare.endswith("/Members"):  # POST to Members is POST to the collection
+        raw_path = bare.removesuffix("/Members")
+        key = resolve(state, raw_path)
     open_path = (key in OPEN_KEYS and method in ("GET", "HEAD")) or (
         method == "POST" and key is not None and key == state.layout.sessions)
     injected = await inject(state, request, key or bare, open_path, stopping)
@@ -145,6 +181,9 @@ async def handle(state: BmcState, request: web.Request, stopping: asyncio.Event)
     state.settle()
     if not open_path and authenticate(state, request) is None:
         return unauthorized()
+    problem = None if key is not None and "?" in key else check_request(request)  # a recorded page: X?$skip=50
+    if problem is not None:
+        return problem
     if key == "/redfish":
         return json_response(VERSIONS) if method in ("GET", "HEAD") else not_allowed(method)
     if method == "POST":

@@ -67,11 +67,25 @@ def check_properties(doc: dict[str, Any], body: dict[str, Any], prefix: str = ""
 
 
 def merge(doc: dict[str, Any], body: dict[str, Any]) -> None:
-    """Write ``body`` into ``doc``: objects are merged key by key, everything else replaced."""
+    """Write ``body`` into ``doc``: objects are merged key by key, arrays element by element, the rest replaced."""
     for name, value in body.items():
         if name.startswith("@") or "@" in name:
             continue
         if isinstance(doc.get(name), dict) and isinstance(value, dict):
             merge(doc[name], value)
+        elif isinstance(doc.get(name), list) and isinstance(value, list):
+            doc[name] = merge_array(doc[name], value)
         else:
             doc[name] = value
+
+
+def merge_array(current: list[Any], change: list[Any]) -> list[Any]:
+    """DSP0266 PATCH of an array, element by element: ``{}`` keeps the element, ``null`` removes it, a value
+    replaces it; elements past the end of ``change`` are removed."""
+    merged = []
+    for index, value in enumerate(change):
+        if value == {} and index < len(current):
+            merged.append(current[index])
+        elif value is not None:
+            merged.append(value)
+    return merged

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from anyrack.lab.emulator.quirks import EmulatedQuirks
 from anyrack.lab.emulator.spec import SLOW_POWER_ON_S, LabOptions, LabSpecError, TreeSpec, fault_kind
 from anyrack.lab.emulator.state import BmcConfig
-from anyrack.lab.emulator.tree import load_tree
+from anyrack.lab.emulator.tree import NotATree, TreeError, load_tree
 
 LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
 
@@ -58,8 +58,9 @@ def _assign(faults: list[set[str]], members: Sequence[int], shares: Mapping[str,
             faults[index].add(kind)
 
 
-def plan(trees: Sequence[TreeSpec], options: LabOptions) -> list[BmcConfig]:
-    """One config per BMC, in order: tree by tree, BMC by BMC. Loads each tree once."""
+def plan(trees: Sequence[TreeSpec], options: LabOptions) -> tuple[list[BmcConfig], dict[int, str]]:
+    """One config per BMC, in order: tree by tree, BMC by BMC, and the trees refused (index in ``trees`` →
+    why). Loads each tree once; a tree that cannot be read is refused alone (its addresses stay unused)."""
     total = sum(t.count for t in trees)
     if total == 0:
         raise LabSpecError(what="lab", reason="no BMCs to serve")
@@ -72,9 +73,15 @@ def plan(trees: Sequence[TreeSpec], options: LabOptions) -> list[BmcConfig]:
         ranges.append(members)
         start += spec.count
     _assign(faults, range(total), options.faults, options.seed, "lab")
-    configs = []
-    for spec, members in zip(trees, ranges, strict=True):
-        tree = load_tree(spec.path)
+    configs, refused = [], {}
+    for number, (spec, members) in enumerate(zip(trees, ranges, strict=True)):
+        try:
+            tree = load_tree(spec.path)
+        except NotATree:
+            raise  # a wrong path is the operator's mistake: no lab
+        except TreeError as err:  # a recording that cannot be read: only this tree is refused
+            refused[number] = str(err)
+            continue
         for offset, index in enumerate(members):
             host, port = where[index]
             quirks = EmulatedQuirks.from_names([*spec.quirks, *spec.bmc_quirks.get(offset, ())])
@@ -86,4 +93,4 @@ def plan(trees: Sequence[TreeSpec], options: LabOptions) -> list[BmcConfig]:
                 power_on_delay_s=SLOW_POWER_ON_S if "slow-power-on" in faults[index] else None,
                 latency_ms=options.latency_ms,
             ))
-    return configs
+    return configs, refused

@@ -24,14 +24,15 @@ from typing import Any
 from aiohttp import web
 
 from anyrack import aio
-from anyrack.errors import AnyrackError
+from anyrack.errors import AnyrackError, InputError
 from anyrack.lab.emulator import accounts, bios, sessions, system
 from anyrack.lab.emulator.dispatch import handle
 from anyrack.lab.emulator.listing import BmcEntry, write_listing
 from anyrack.lab.emulator.plan import plan
-from anyrack.lab.emulator.spec import LabOptions, TreeSpec
+from anyrack.lab.emulator.spec import LabOptions, LabSpecError, TreeSpec
 from anyrack.lab.emulator.state import BmcConfig, BmcState
 from anyrack.lab.emulator.tls import Authority
+from anyrack.lab.emulator.tree import Tree, tree_root
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +73,13 @@ class Lab:
         self.options = options or LabOptions()
         self.listing = listing
         self.entries: list[BmcEntry] = []
+        self.refused: dict[int, str] = {}
+        """Index in ``trees`` → why that tree is not served (the other trees are)."""
         self.bmcs: dict[tuple[str, int], BmcState] = {}
         self._runner: web.AppRunner | None = None
         self._temp_dir: str | None = None
         self._stopping = asyncio.Event()
+        self._checked: set[Tree] = set()
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         transport = request.transport
@@ -87,7 +91,8 @@ class Lab:
 
     async def start(self) -> list[BmcEntry]:
         """Load the trees, issue certificates, listen on every BMC address; returns the listing."""
-        configs = await asyncio.to_thread(plan, self.trees, self.options)  # reads the trees: keep the loop free
+        configs, self.refused = await asyncio.to_thread(plan, self.trees, self.options)  # reads the trees
+        configs = self._servable(configs)
         state_dir = self.options.state_dir
         if state_dir is None:
             self._temp_dir = tempfile.mkdtemp(prefix="anyrack-lab-")
@@ -105,7 +110,7 @@ class Lab:
                 await site.start()
                 port = sock.getsockname()[1]
                 config = _with_port(config, port)
-                self.bmcs[(config.host, port)] = new_bmc(config)
+                self.bmcs[(config.host, port)] = new_bmc(config)  # checked by _servable
                 self.entries.append(_entry(config, str(authority.cert_path)))
         except BaseException:
             await self.stop()
@@ -113,6 +118,32 @@ class Lab:
         if self.listing is not None:
             write_listing(self.listing, self.entries)
         return self.entries
+
+    def _servable(self, configs: list[BmcConfig]) -> list[BmcConfig]:
+        """The configs whose tree a BMC can be made from; a tree that breaks one (a recording with links or
+        types no firmware should have) is refused alone, by name. Raises LabSpecError if none is left."""
+        broken: dict[str, str] = {}
+        for config in configs:
+            name = config.tree.name
+            if name not in broken and config.tree not in self._checked:
+                try:
+                    new_bmc(config)
+                    self._checked.add(config.tree)
+                except InputError:
+                    raise  # the operator's files (emulator.yaml): no lab, one-line error
+                except Exception as err:  # noqa: BLE001 - any recording: whatever breaks, only this tree stops
+                    broken[name] = f"{name}: cannot be served: {type(err).__name__}: {err}"
+        for number, spec in enumerate(self.trees):
+            if number not in self.refused:
+                found = next((b for n, b in broken.items() if _same_tree(spec, n)), None)
+                if found is not None:
+                    self.refused[number] = found
+        for number, reason in sorted(self.refused.items()):
+            log.error("tree %s refused: %s", self.trees[number].path, reason)
+        kept = [c for c in configs if c.tree.name not in broken]
+        if not kept:
+            raise LabSpecError(what="lab", reason="every tree was refused: " + "; ".join(self.refused.values()))
+        return kept
 
     async def stop(self) -> None:
         """Close every socket; requests held by the timeout fault get an answer nobody waits for."""
@@ -134,6 +165,13 @@ class Lab:
 def _tls(state_dir: Path, hosts: list[str]) -> tuple[Authority, dict[str, ssl.SSLContext]]:
     authority = Authority(state_dir)
     return authority, {host: authority.server_context(host) for host in dict.fromkeys(hosts)}
+
+
+def _same_tree(spec: TreeSpec, name: str) -> bool:
+    try:
+        return str(tree_root(spec.path)) == name
+    except InputError:
+        return False
 
 
 def _with_port(config: BmcConfig, port: int) -> BmcConfig:

@@ -18,6 +18,7 @@ from urllib.parse import unquote
 
 from anyrack import document
 from anyrack.errors import InputError, InvalidInput
+from anyrack.lab.emulator.protocol import served_root
 
 ROOT = "/redfish/v1"
 
@@ -26,6 +27,10 @@ class TreeError(InputError):
     """A tree folder that cannot be served."""
 
     template = "{path}: {reason}"
+
+
+class NotATree(TreeError):
+    """A path that holds no tree at all (an operator's mistake, not a recording's defect)."""
 
 
 def path_key(path: str) -> str:
@@ -125,7 +130,7 @@ def tree_root(path: Path | str) -> Path:
         return path
     if path.parts[-2:] == ("redfish", "v1") and (path / "index.json").is_file():
         return path.parent.parent
-    raise TreeError(path=str(path), reason="not a Redfish mockup tree (no redfish/v1/index.json)")
+    raise NotATree(path=str(path), reason="not a Redfish mockup tree (no redfish/v1/index.json)")
 
 
 def load_tree(path: Path | str) -> Tree:
@@ -153,6 +158,10 @@ def _read_tree(root: Path) -> Tree:
                 raise TreeError(path=str(file), reason=f"not JSON: {err}") from None
         elif "index.xml" in files:
             xml[key] = (Path(folder) / "index.xml").read_bytes()
+    if not isinstance(docs.get(ROOT), dict):
+        kind = type(docs.get(ROOT)).__name__.replace("NoneType", "null")
+        raise TreeError(path=str(base / "index.json"), reason=f"the service root is {kind}, not a JSON object")
+    docs[ROOT] = served_root(docs[ROOT])
     return Tree(root, docs, xml, _behaviour(root))
 
 

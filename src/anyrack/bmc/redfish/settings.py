@@ -84,6 +84,10 @@ async def _bios_paths(ctl: RedfishController) -> tuple[str, str]:
 async def bios(ctl: RedfishController) -> BiosState:
     bios_path, settings_path = await _bios_paths(ctl)
     current = dict((await ctl.c.get(bios_path)).get("Attributes") or {})
+    if any(isinstance(v, dict | list) for v in current.values()):
+        # The Bios schema's attribute values are strings, numbers, booleans or null; a BMC that answers
+        # objects ({"current_value": …, "AllowableValues": …}) keeps its BIOS in a form of its own.
+        raise Unsupported(what="BIOS attributes in a non-standard form (objects, not values)", by=ctl.node)
     try:
         staged = dict((await ctl.c.get(settings_path)).get("Attributes") or {})
     except BmcAuthFailed:

@@ -14,18 +14,17 @@ may be a link. One writer at a time holds an advisory lock (``flock``) on the ou
 from __future__ import annotations
 
 import errno
-import fcntl
 import os
 import secrets
 import stat
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
 from anyrack.errors import OutputBusy, OutputError
+from anyrack.lockfile import acquire
 
 MARKER = ".anyrack-generated"
 _MARKER_TEXT = "This directory is written by anyrack; files here are replaced on every run.\n"
@@ -102,15 +101,8 @@ def locked(root: Path, wait_s: float = LOCK_WAIT_S) -> Iterator[int]:
     except OSError as err:
         raise OutputError(path=str(root), reason=err.strerror or str(err)) from None
     try:
-        deadline = time.monotonic() + wait_s
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise OutputBusy(path=str(root), waited=f"{wait_s:g}") from None
-                time.sleep(0.05)
+        if not acquire(fd, wait_s):
+            raise OutputBusy(path=str(root), waited=f"{wait_s:g}")
         yield fd
     finally:
         os.close(fd)  # closing the descriptor releases the lock

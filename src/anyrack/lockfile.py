@@ -34,19 +34,27 @@ def exclusive(path: Path, *, what: str, wait: float | None = None,
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
     try:
-        deadline = None if wait is None else time.monotonic() + wait
-        told = False
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise Busy(what=what, path=str(path)) from None
-                if progress and not told:
-                    progress(f"{what}: waiting for another anyrack process ({path})")
-                    told = True
-                time.sleep(0.2)
+        said = f"{what}: waiting for another anyrack process ({path})"
+        if not acquire(fd, wait, (lambda: progress(said)) if progress else None):
+            raise Busy(what=what, path=str(path))
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock
+
+
+def acquire(fd: int, wait: float | None, on_wait: Callable[[], object] | None = None) -> bool:
+    """Take an exclusive ``flock`` on the open descriptor ``fd``, waiting up to ``wait`` seconds (``None``: as
+    long as it takes); ``on_wait`` is called once if another process holds it. False if it never came."""
+    deadline = None if wait is None else time.monotonic() + wait
+    told = False
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            if on_wait and not told:
+                on_wait()
+                told = True
+            time.sleep(0.05)

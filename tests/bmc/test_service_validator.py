@@ -11,8 +11,8 @@ Re-record after changing a fixture or the validator version:
     ANYRACK_RECORD_VALIDATOR_BASELINE=1 .venv/bin/pytest tests/bmc/test_service_validator.py
 
 A full crawl takes about 15-25 s per tree here (2 cores), so no payload or collection limits are
-used; the trees are crawled in parallel. Schemas come from ``../shared/redfish/csdl`` beside the
-checkout (``--schema_directory`` with ``--skipschema``: nothing is downloaded).
+used; the trees are crawled in parallel. Schemas come from ``tests/fixtures/dmtf-csdl`` (DMTF's
+published CSDL, see its SOURCE.md) with ``--schema_directory`` and ``--skipschema``: nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ pytestmark = pytest.mark.bmc
 
 HERE = Path(__file__).resolve()
 FIXTURES = HERE.parents[1] / "fixtures/redfish"
-SCHEMAS = HERE.parents[3] / "shared/redfish/csdl"
+SCHEMAS = HERE.parents[1] / "fixtures/dmtf-csdl"
 BASELINE = HERE.with_name("validator_baseline.json")
 TREES = sorted(p.relative_to(FIXTURES).as_posix() for p in FIXTURES.glob("*/*") if (p / "redfish/v1").is_dir())
 RECORD = os.environ.get("ANYRACK_RECORD_VALIDATOR_BASELINE") == "1"
@@ -103,8 +103,6 @@ def record(entries: list[BmcEntry], workdir: Path) -> None:
 
 @pytest.fixture(scope="module")
 def crawled(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[list[str], int]]:
-    if not SCHEMAS.is_dir():
-        pytest.skip(f"DMTF schemas not found at {SCHEMAS} (the shared/ folder beside the checkout)")
     if validator() is None:
         pytest.skip("redfish-service-validator is not installed (dev dependency group)")
     workdir = tmp_path_factory.mktemp("validator")

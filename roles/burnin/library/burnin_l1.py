@@ -8,7 +8,11 @@ import os
 from functools import partial
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.burnin_common import slurm_reason
+
+try:  # the module as a collection plugin (anyrack.hpc.burnin_l1)
+    from ansible_collections.anyrack.hpc.plugins.module_utils.burnin_common import slurm_reason
+except ImportError:  # the module from the burnin role's library/, beside its module_utils/
+    from ansible.module_utils.burnin_common import slurm_reason
 
 DOCUMENTATION = r"""
 ---
@@ -105,8 +109,8 @@ def checks(report, sku, thresholds, ports):
         check("driver_version", have == str(bom["gpu_driver"]), f"driver {have}, BOM {bom['gpu_driver']}")
     if bom.get("gpu_vbios"):
         off = [g for g in gpus if g.get("vbios") != str(bom["gpu_vbios"])]
-        check("gpu_vbios", not off, f"BOM {bom['gpu_vbios']}" + (f"; {_where(off[0])} has {off[0].get('vbios')}"
-                                                                   if off else ""))
+        found = f"; {_where(off[0])} has {off[0].get('vbios')}" if off else ""
+        check("gpu_vbios", not off, f"BOM {bom['gpu_vbios']}{found}")
     ecc_off = [g for g in gpus if g.get("ecc_mode") is False]
     check("ecc_enabled", not ecc_off, f"{_where(ecc_off[0])} has ECC off" if ecc_off else "on for every GPU")
     bad = [g for g in gpus if ((g.get("ecc_volatile") or {}).get("uncorrected") or 0) > limits["ecc_uncorrected_max"]]
@@ -142,7 +146,7 @@ def _memory_health(gpus):
     if sick:
         (first, signals), more = sick[0], f" (+{len(sick) - 1} more GPUs)" if len(sick) > 1 else ""
         return [{"name": "memory_health", "ok": False, "detail": f"{_where(first)}: {', '.join(signals)}{more}"}]
-    if any(h.get(k) is not None for _, h in health for k in REPAIR_SIGNALS):
+    if any(h.get(k) is not None for _gpu, h in health for k in REPAIR_SIGNALS):
         return [{"name": "memory_health", "ok": True,
                  "detail": "no repair pending, no unrepairable memory, SRAM errors under the threshold"}]
     return []

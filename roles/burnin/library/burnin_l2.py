@@ -8,7 +8,11 @@ import re
 from functools import partial
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.burnin_common import find_tool, first_line, slurm_reason
+
+try:  # the module as a collection plugin (anyrack.hpc.burnin_l2)
+    from ansible_collections.anyrack.hpc.plugins.module_utils.burnin_common import find_tool, first_line, slurm_reason
+except ImportError:  # the module from the burnin role's library/, beside its module_utils/
+    from ansible.module_utils.burnin_common import find_tool, first_line, slurm_reason
 
 DOCUMENTATION = r"""
 ---

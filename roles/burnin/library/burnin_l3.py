@@ -7,7 +7,11 @@ import re
 from functools import partial
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.burnin_common import find_tool, first_line, slurm_reason
+
+try:  # the module as a collection plugin (anyrack.hpc.burnin_l3)
+    from ansible_collections.anyrack.hpc.plugins.module_utils.burnin_common import find_tool, first_line, slurm_reason
+except ImportError:  # the module from the burnin role's library/, beside its module_utils/
+    from ansible.module_utils.burnin_common import find_tool, first_line, slurm_reason
 
 DOCUMENTATION = r"""
 ---
@@ -124,9 +128,8 @@ def nccl_checks(parsed, minimum, max_bytes=None):
     if parsed["errors"]:
         out.append({"name": "nccl_correctness", "ok": False, "detail": parsed["errors"][0]})
     elif wrong:
-        out.append({"name": "nccl_correctness", "ok": False,
-                    "detail": f"wrong values at {wrong[0]['size']} B" + (f" (+{len(wrong) - 1} more sizes)"
-                                                                          if len(wrong) > 1 else "")})
+        more = f" (+{len(wrong) - 1} more sizes)" if len(wrong) > 1 else ""
+        out.append({"name": "nccl_correctness", "ok": False, "detail": f"wrong values at {wrong[0]['size']} B{more}"})
     elif parsed["out_of_bounds"]:
         out.append({"name": "nccl_correctness", "ok": False,
                     "detail": f"{parsed['out_of_bounds']} bus bandwidth values out of bounds"})

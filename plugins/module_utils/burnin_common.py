@@ -1,0 +1,1 @@
+../../roles/burnin/module_utils/burnin_common.py

@@ -1,0 +1,1 @@
+../../roles/burnin/library/burnin_l3.py

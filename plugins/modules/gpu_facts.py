@@ -1,0 +1,1 @@
+../../roles/gpu_facts/library/gpu_facts.py

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-TIERS = ("unit", "bmc", "iac", "roles", "fabric", "lab")
+TIERS = ("unit", "bmc", "iac", "roles", "fabric", "lab", "package")
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 

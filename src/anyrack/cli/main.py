@@ -24,9 +24,25 @@ from anyrack.site import load_site
 _PATH = click.Path(path_type=Path)
 
 
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    """``anyrack 0.1.0, collection anyrack.hpc 0.1.0 (package: /…/anyrack/ansible/…)``."""
+    if not value or ctx.resilient_parsing:
+        return
+    from anyrack.provision.content import COLLECTION, locate
+
+    try:
+        content = locate()
+        collection = f"{content.version} ({content.source}: {content.collection})"
+    except AnyrackError as err:
+        collection = f"missing ({err})"
+    click.echo(f"anyrack {__version__}, collection {COLLECTION} {collection}")
+    ctx.exit()
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--debug", is_flag=True, help="Show the full traceback on errors.")
-@click.version_option(__version__, prog_name="anyrack")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
+              help="Show the versions of anyrack and of the Ansible collection it runs, then exit.")
 def cli(debug: bool) -> None:
     """Take racks of bare-metal GPU servers from any vendor to a validated Slurm cluster.
 

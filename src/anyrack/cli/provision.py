@@ -44,7 +44,8 @@ def _as_json(plan: Plan, outcome: Outcome) -> str:
 @click.command("provision")
 @click.argument("path", type=_PATH)
 @click.option("--playbook", default="site.yml", show_default=True, help="Playbook to run, in the playbook directory.")
-@click.option("--playbook-dir", type=_PATH, help="Directory of playbooks [default: the repository's playbooks/].")
+@click.option("--playbook-dir", type=_PATH,
+              help="Directory of playbooks [default: the anyrack.hpc collection's, checkout or installed].")
 @click.option("--limit", "-l", metavar="PATTERN", help="Ansible host pattern: only these hosts or groups.")
 @click.option("--inventory", "-i", "inventory", type=_PATH,
               help="Inventory directory [default: generated/ beside the site file].")

@@ -16,13 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from anyrack.errors import InputError
+from anyrack.provision.content import locate
 from anyrack.site import load_site
 from anyrack.site.model import SecretRef
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-"""The repository: ``playbooks/``, ``roles/``, ``collections/`` and ``ansible.cfg`` live here."""
-
-PLAYBOOK_DIR = REPO_ROOT / "playbooks"
 _VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -104,7 +101,7 @@ def plan(site_file: Path, playbook: str = "site.yml", inventory: Path | None = N
     inventory = inventory if inventory is not None else site_file.parent / "generated"
     if not inventory.is_file() and not (inventory.is_dir() and any(inventory.iterdir())):
         raise InventoryMissing(path=inventory, site=site_file)
-    book = _playbook(playbook, playbook_dir if playbook_dir is not None else PLAYBOOK_DIR)
+    book = _playbook(playbook, playbook_dir if playbook_dir is not None else locate().playbooks)
     if private_key is not None:
         private_key = private_key.expanduser()
         if not private_key.is_file():

@@ -35,7 +35,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from anyrack.provision.plan import REPO_ROOT, Plan
+from anyrack.provision.content import locate
+from anyrack.provision.plan import Plan
 from anyrack.provision.report import Failure, HostRecap, Progress, last_failures, recap
 from anyrack.provision.scrub import REDACTED, SECRET_NAME, declared_values, scrub_env, scrub_event, secret_values
 
@@ -127,12 +128,14 @@ def _write_settings(run_dir: Path) -> None:
 
 
 def ansible_env() -> dict[str, str]:
-    """Variables (none secret) that point Ansible at the repository's config, roles and collections."""
+    """Variables (none secret) that point Ansible at anyrack's config, roles and collections (the checkout's, or
+    the installed wheel's: :func:`anyrack.provision.content.locate`)."""
     bindir = str(Path(sys.executable).parent)
+    content = locate()
     return {
-        "ANSIBLE_CONFIG": str(REPO_ROOT / "ansible.cfg"),
-        "ANSIBLE_ROLES_PATH": str(REPO_ROOT / "roles"),
-        "ANSIBLE_COLLECTIONS_PATH": str(REPO_ROOT / "collections"),
+        "ANSIBLE_CONFIG": str(content.config),
+        "ANSIBLE_ROLES_PATH": str(content.roles),
+        "ANSIBLE_COLLECTIONS_PATH": os.pathsep.join(map(str, content.collections_path)),
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_FORCE_COLOR": "0",
         "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -224,7 +227,7 @@ def provision(plan: Plan, echo: Callable[[str], None], now: datetime | None = No
             run = ansible_runner.run(
                 private_data_dir=str(run_dir), artifact_dir=str(run_dir.parent), ident=run_dir.name,
                 playbook=str(plan.playbook), cmdline=shlex.join(_args(plan, vars_files)),
-                inventory=str(plan.inventory), roles_path=str(REPO_ROOT / "roles"), envvars=ansible_env(),
+                inventory=str(plan.inventory), roles_path=str(locate().roles), envvars=ansible_env(),
                 suppress_env_files=True, fact_cache_type="none", quiet=True, event_handler=on_event,
             )
     _check_command_record(run_dir, secrets)

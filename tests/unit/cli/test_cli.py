@@ -30,7 +30,7 @@ def test_help_has_examples(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--version"]) == 0
-    assert capsys.readouterr().out.startswith("anyrack, version ")
+    assert capsys.readouterr().out == f"anyrack 0.1.0, collection anyrack.hpc 0.1.0 (checkout: {ROOT})\n"
 
 
 def test_validate_ok(capsys: pytest.CaptureFixture[str]) -> None:

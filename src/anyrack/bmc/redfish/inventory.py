@@ -94,7 +94,7 @@ async def gpus_in_system(reader: Reader, system: ComputerSystem) -> list[dict]:
 async def _gpu(reader: Reader, proc: Processor) -> dict:
     model, serial = proc.model, proc.serial
     if proc.pcie_device and not (model and serial):
-        # Seen on XCC: the GPU Processor has no Model; its PCIeDevice carries the name.
+        # Seen on one recorded BMC family: the GPU Processor has no Model; its PCIeDevice carries the name.
         pcie = PCIeDevice(await reader.get(proc.pcie_device))
         model, serial = model or pcie.model or pcie.name, serial or pcie.serial
     return {"model": model or proc.name or "unknown GPU", "serial": serial, "firmware": proc.firmware,
@@ -108,7 +108,7 @@ async def host_interface_paths(reader: Reader, manager: Manager, system: Compute
     for host_if in await reader.members(manager.host_interfaces):
         collection = link(host_if, "HostEthernetInterfaces")
         if not collection or collection.rstrip("/").lower() == own:
-            # iDRAC9 6.x links HostEthernetInterfaces to the system's whole EthernetInterfaces collection:
+            # One BMC family (firmware 6.x) links HostEthernetInterfaces to the whole EthernetInterfaces collection:
             # that names no interface in particular, and excluding it would drop every host NIC.
             continue
         for eth in await reader.members(collection):

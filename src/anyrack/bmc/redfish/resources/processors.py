@@ -24,7 +24,7 @@ class Processor(Resource):
 
 
 class PCIeDevice(Resource):
-    """A PCIe device; seen carrying a GPU's model where its Processor has none (XCC)."""
+    """A PCIe device; seen carrying a GPU's model where its Processor has none (one recorded BMC family)."""
 
     model = Field("Model")
     serial = Field("SerialNumber")

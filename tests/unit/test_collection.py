@@ -96,3 +96,9 @@ def test_inventory_plugin_bad_site_fails_with_the_line(collections: Path, tmp_pa
     done = inventory_list(tmp_path / "anyrack.yml", collections, tmp_path)
     assert done.returncode != 0
     assert f"{bad}:33: nodes[1].bmc: 'ipmi://10.10.0.21:99999' has a bad port" in done.stderr
+
+
+def test_every_play_is_listed_in_the_playbooks_readme() -> None:
+    listed = (ROOT / "playbooks/README.md").read_text()
+    missing = [p.name for p in sorted((ROOT / "playbooks").glob("*.yml")) if f"| `{p.name}` |" not in listed]
+    assert missing == []

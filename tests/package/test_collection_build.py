@@ -26,7 +26,8 @@ pytestmark = pytest.mark.package
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-COLLECTION_TOP = {"FILES.json", "MANIFEST.json", "README.md", "meta", "playbooks", "plugins", "roles", "tests"}
+COLLECTION_TOP = {"CHANGELOG.md", "FILES.json", "MANIFEST.json", "README.md", "meta", "playbooks", "plugins", "roles",
+                  "tests"}
 PIP_STAND_IN = '''"""Stand-in for ansible-test's get-pip download: pip from this Python's ensurepip, then install."""
 import subprocess
 import sys

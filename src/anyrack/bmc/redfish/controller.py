@@ -58,7 +58,7 @@ class RedfishController(Controller):
 
     def __init__(self, url: str, username: str, password: str, *, node: str | None = None,
                  http: aiohttp.ClientSession | None = None, ca_file: str | None = None, insecure: bool = False,
-                 profile: str | None = None, timeout: float = 30.0, retries: int = 4, backoff: float = 0.5,
+                 profile: str | Profile | None = None, timeout: float = 30.0, retries: int = 4, backoff: float = 0.5,
                  poll_interval: float = 5.0, system: str | None = None) -> None:
         super().__init__(url, node)
         self.system_id = system
@@ -105,7 +105,8 @@ class RedfishController(Controller):
                                                           self._manager_paths(managers_path))
         info = RootInfo.from_root(self.root, tuple(str(s.get("Id")) for s in systems),
                                   tuple(p.rstrip("/").rsplit("/", 1)[-1] for p in manager_paths))
-        self.profile = get_profile(self._explicit_profile) if self._explicit_profile else detect_profile(info)
+        explicit = self._explicit_profile
+        self.profile = (get_profile(explicit) if isinstance(explicit, str) else explicit) or detect_profile(info)
         self.client.with_quirks(self.profile.quirks)
         if not systems:
             raise BmcError(node=self.node, detail="the BMC lists no ComputerSystem")
@@ -230,12 +231,17 @@ class RedfishController(Controller):
             pause = min(pause * 2, self.poll_interval)
 
     # boot --------------------------------------------------------------------------------------
+    def _from_redfish(self) -> dict[str, str]:
+        """Redfish boot target → anyrack's; the virtual-media target of the profile (UsbCd) reads as ``cd``."""
+        return {**_FROM_REDFISH, self.c.quirks.media_boot_target: "cd"}
+
     async def boot_override(self) -> BootOverride:
         system = ComputerSystem(await self.c.get(self.system_path))
         enabled = system.boot_enabled or "Disabled"
-        target = _FROM_REDFISH.get(system.boot_target or "None", "none")
+        names = self._from_redfish()
+        target = names.get(system.boot_target or "None", "none")
         mode = {"UEFI": "uefi", "Legacy": "legacy"}.get(system.boot_mode or "")
-        allowed = tuple(_FROM_REDFISH[v] for v in system.boot_targets or [] if v in _FROM_REDFISH)
+        allowed = tuple(dict.fromkeys(names[v] for v in system.boot_targets or [] if v in names))
         return BootOverride("none" if enabled == "Disabled" else target, enabled == "Continuous", mode, allowed)
 
     async def set_boot_override(self, target: api.BootTarget, persistent: bool = False,
@@ -252,7 +258,7 @@ class RedfishController(Controller):
         enabled = ComputerSystem(await self.c.get(self.system_path)).boot_enabled_values
         if persistent and enabled and "Continuous" not in enabled:
             raise Unsupported(what="a persistent boot override", by=f"{self.node} (allowed: {', '.join(enabled)})")
-        boot: dict = {"BootSourceOverrideTarget": BOOT_TARGETS[target],
+        boot: dict = {"BootSourceOverrideTarget": await self._boot_target(target),
                       "BootSourceOverrideEnabled": "Disabled" if target == "none" else
                       ("Continuous" if persistent else "Once")}
         if mode and not self.c.quirks.boot_mode_rejected:
@@ -266,6 +272,16 @@ class RedfishController(Controller):
                                   actual=f"{after.target} ({'continuous' if after.persistent else 'once'})",
                                   wanted=f"{target} ({'continuous' if persistent else 'once'})")
         return after
+
+    async def _boot_target(self, target: api.BootTarget) -> str:
+        """The Redfish value for ``target``: for ``cd``, the profile's virtual-media target where the system
+        allows it (Supermicro X12/X13 boot the virtual-media image only as UsbCd), else Cd."""
+        quirk = self.c.quirks.media_boot_target
+        if target == "cd" and quirk != BOOT_TARGETS["cd"]:
+            allowed = ComputerSystem(await self.c.get(self.system_path)).boot_targets or []
+            if quirk in allowed:
+                return quirk
+        return BOOT_TARGETS[target]
 
     # virtual media and BIOS live in settings.py -------------------------------------------------
     async def media_status(self) -> api.MediaStatus:

@@ -45,7 +45,7 @@ async def insert_media(ctl: RedfishController, image_url: str) -> MediaStatus:
     slot = await _media_slot(ctl)
     path = slot["@odata.id"]
     body: dict = {"Image": image_url}
-    if ctl.c.quirks.media_send_inserted is not False:
+    if ctl.c.quirks.media_send_inserted:
         body.update({"Inserted": True, "WriteProtected": True})
     action = ((slot.get("Actions") or {}).get("#VirtualMedia.InsertMedia") or {}).get("target")
     if action:

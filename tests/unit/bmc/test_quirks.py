@@ -12,7 +12,6 @@ import pytest
 from anyrack.bmc.quirks import Quirks
 from anyrack.bmc.symptoms import SYMPTOM_NAMES, SYMPTOMS, symptom
 
-pytestmark = pytest.mark.unit
 SRC = Path(__file__).resolve().parents[3] / "src/anyrack"
 QUIRK_FIELDS = [f.name for f in dataclasses.fields(Quirks)]
 

@@ -17,6 +17,7 @@ from anyrack.bmc.redfish.client import RedfishClient, expand_query, ssl_context
 from anyrack.bmc.redfish.inventory import collect_facts, known, link
 from anyrack.bmc.redfish.resources.chassis import Chassis
 from anyrack.bmc.redfish.resources.managers import Manager
+from anyrack.bmc.redfish.resources.sessions import ServiceRoot
 from anyrack.bmc.redfish.resources.systems import ComputerSystem
 from anyrack.errors import BmcError, BmcVerifyFailed, Unsupported
 from anyrack.facts import NodeFacts
@@ -92,16 +93,17 @@ class RedfishController(Controller):
         # What open() reads is kept for an inventory() that follows (one read-only pass), then dropped.
         self.client.cache = self._warm = {}
         self.client.expand = expand_query(self.root)
-        managers_path, chassis_path = link(self.root, "Managers"), link(self.root, "Chassis")
+        root = ServiceRoot(self.root)
+        managers_path, chassis_path = root.managers, root.chassis
         if self.client.expand:
             # Expanded collections cost one round trip each, in parallel: managers and chassis come
             # along with the systems, ready for an inventory().
             systems, managers, _chassis = await asyncio.gather(
-                self.client.members(link(self.root, "Systems")), self.client.members(managers_path),
+                self.client.members(root.systems), self.client.members(managers_path),
                 self.client.members(chassis_path))
             manager_paths = [m["@odata.id"] for m in managers]
         else:
-            systems, manager_paths = await asyncio.gather(self.client.members(link(self.root, "Systems")),
+            systems, manager_paths = await asyncio.gather(self.client.members(root.systems),
                                                           self._manager_paths(managers_path))
         info = RootInfo.from_root(self.root, tuple(str(s.get("Id")) for s in systems),
                                   tuple(p.rstrip("/").rsplit("/", 1)[-1] for p in manager_paths))

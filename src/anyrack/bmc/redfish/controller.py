@@ -19,6 +19,7 @@ from anyrack.bmc.redfish.resources.chassis import Chassis
 from anyrack.bmc.redfish.resources.managers import Manager
 from anyrack.bmc.redfish.resources.sessions import ServiceRoot
 from anyrack.bmc.redfish.resources.systems import ComputerSystem
+from anyrack.bmc.redfish.target import Target
 from anyrack.errors import BmcError, BmcVerifyFailed, Unsupported
 from anyrack.facts import NodeFacts
 
@@ -168,6 +169,11 @@ class RedfishController(Controller):
                 self._http = None
 
     @property
+    def target(self) -> Target:
+        """This node on its BMC, for the verbs in settings.py."""
+        return Target(self.c, self.node, self.root, self.system_path, self.manager_path)
+
+    @property
     def c(self) -> RedfishClient:
         if self.client is None:
             raise BmcError(node=self.node, detail="not connected (use 'async with')")
@@ -287,22 +293,22 @@ class RedfishController(Controller):
 
     # virtual media and BIOS live in settings.py -------------------------------------------------
     async def media_status(self) -> api.MediaStatus:
-        return await settings.media_status(self)
+        return await settings.media_status(self.target)
 
     async def insert_media(self, image_url: str) -> api.MediaStatus:
-        return await settings.insert_media(self, image_url)
+        return await settings.insert_media(self.target, image_url)
 
     async def eject_media(self) -> api.MediaStatus:
-        return await settings.eject_media(self)
+        return await settings.eject_media(self.target)
 
     async def bios(self) -> api.BiosState:
-        return await settings.bios(self)
+        return await settings.bios(self.target)
 
     async def set_bios(self, attributes: dict[str, object]) -> api.BiosState:
-        return await settings.set_bios(self, attributes)
+        return await settings.set_bios(self.target, attributes)
 
     async def set_user(self, username: str, password: str, role: str = "Administrator") -> None:
-        await settings.set_user(self, username, password, role)
+        await settings.set_user(self.target, username, password, role)
 
     # firmware and health -----------------------------------------------------------------------
     async def firmware(self) -> list[FirmwareItem]:

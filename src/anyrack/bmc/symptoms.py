@@ -45,6 +45,10 @@ SYMPTOMS: tuple[Symptom, ...] = (
             "media_boot_target"),
     Symptom("boot_once_kept", "A one-time boot override (Once) is stored, and read back, as Continuous.",
             "boot_once_is_continuous"),
+    Symptom("busy_after_power", "After a power change the next write (PATCH or action) is refused once with 400 "
+                                "and the firmware's own not-ready message id (in the lab: the tree's "
+                                "not_ready_message_id); the same write a moment later succeeds.",
+            "transient_message_ids"),
 )
 
 SYMPTOM_NAMES: tuple[str, ...] = tuple(s.name for s in SYMPTOMS)

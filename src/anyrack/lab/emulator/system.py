@@ -43,6 +43,7 @@ def reset(state: BmcState, system_key: str, body: Any) -> Answer:
         state.transition(system_key, "On", boots=True)
     elif kind == "PushPowerButton":
         state.transition(system_key, "Off" if heading == "On" else "On", boots=heading == "Off")
+    state.busy = state.quirks.busy_after_power
     return Reply(None, 204)
 
 

@@ -11,7 +11,7 @@ import pytest
 from pulumi.dynamic.dynamic import serialize_provider
 from tests.iac.bmclab import behind_pulumis_back
 
-from anyrack.errors import BmcError, BmcVerifyFailed
+from anyrack.errors import BmcError, BmcVerifyFailed, InputError
 from anyrack.iac import providers
 from anyrack.iac.ansible import PlaybookRunProvider
 from anyrack.iac.files import GeneratedFilesProvider
@@ -27,7 +27,7 @@ ISO = "http://127.0.0.1:8080/images/deploy.iso"
 @pytest.fixture(scope="module")
 def lab() -> Iterator[list[BmcEntry]]:
     trees = [TreeSpec(TREE, count=2), TreeSpec(TREE, quirks=["silent-boot-revert"]),
-             TreeSpec(TREE, faults={"5xx": 1.0})]
+             TreeSpec(TREE, faults={"5xx": 1.0}), TreeSpec(FIXTURES / "hpe/cray-ex4252-4node")]
     with serve_lab(trees, LabOptions(power_delay_s=0.1, password="lab-secret")) as entries:
         yield entries
 
@@ -193,3 +193,21 @@ def test_os_deploy_over_pxe_and_a_used_up_override_is_not_drift(lab: list[BmcEnt
     assert not boot.diff(made.id, refreshed, boot_in).changes
     deploy.delete(created.id, created.outs)  # pxe: nothing to eject, power untouched
     assert behind_pulumis_back(entry, lambda bmc: bmc.power_state()) == "On"
+
+
+def test_a_node_behind_a_shared_bmc_reaches_its_own_system(lab: list[BmcEntry]) -> None:
+    """Providers pass the site's ``bmc.system`` and ``allow_http`` through to the BMC layer."""
+    p, shared = providers.PowerStateProvider(), lab[4]  # one BMC, four hosts (Node0..Node3)
+    with pytest.raises(BmcError, match="manages 4 hosts"):
+        p.read("gpu005/power", props(shared, node="gpu005", state="on"))
+    assert p.read("gpu005/power", props(shared, node="gpu005", state="on", system="Node2")).outs["state"] == "on"
+    with pytest.raises(BmcError, match="has no system 'Node9'"):
+        p.read("gpu005/power", props(shared, node="gpu005", state="on", system="Node9"))
+    moved = p.diff("gpu005/power", props(shared, state="on", system="Node2"), props(shared, state="on", system="Node3"))
+    assert moved.replaces == ["system"]
+    plain = props(lab[0], state="on", retries=0, url=f"redfish+{lab[0].url.replace('https:', 'http:')}")
+    with pytest.raises(InputError, match="plain HTTP"):
+        p.read("gpu001/power", plain)
+    with pytest.raises(BmcError) as allowed:  # allowed: it gets as far as talking HTTP to an HTTPS port
+        p.read("gpu001/power", {**plain, "allow_http": True})
+    assert not isinstance(allowed.value, InputError)

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
@@ -14,12 +15,16 @@ import aiohttp
 from anyrack.bmc.api import Controller
 from anyrack.errors import InputError
 
+if TYPE_CHECKING:
+    from anyrack.bmc.profiles import Profile
+
 
 def connect(url: str, username: str, password: str, *, node: str | None = None,
             http: aiohttp.ClientSession | None = None, ca_file: str | None = None, insecure: bool = False,
-            profile: str | None = None, timeout: float = 30.0, retries: int = 4, system: str | None = None,
+            profile: str | Profile | None = None, timeout: float = 30.0, retries: int = 4, system: str | None = None,
             allow_http: bool = False) -> Controller:
-    """A controller for ``url``; an explicit ``profile`` (or ``?profile=`` in the URL) skips detection.
+    """A controller for ``url``; an explicit ``profile`` (a name or a Profile; or ``?profile=`` in the URL)
+    skips detection.
 
     ``system`` picks the host on a BMC that manages several (the Redfish ComputerSystem id); plain
     ``redfish+http`` sends the password in clear and needs ``allow_http``.

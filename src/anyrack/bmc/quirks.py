@@ -1,7 +1,9 @@
 """Named switches for the ways real BMCs depart from the Redfish spec; every default is spec behaviour.
 
 Generic code consults ``quirks.<switch>``; a vendor profile (``bmc/profiles/``) sets the switches its
-BMCs need, each with a comment naming the model, firmware and symptom.
+BMCs need, each with a comment naming the model, firmware and symptom. The symptoms themselves are
+named once in :mod:`anyrack.bmc.symptoms` (shared with the lab's emulator); a unit test checks that
+every switch here is read by the client.
 """
 
 from __future__ import annotations
@@ -15,22 +17,20 @@ class Quirks:
     """PATCH without If-Match is refused (428): fetch the ETag first and always send it."""
     boot_mode_rejected: bool = False
     """A Boot PATCH that names BootSourceOverrideMode is refused: never send the mode."""
-    boot_patch_needs_enabled: bool = True
-    """A Boot PATCH must carry BootSourceOverrideEnabled with the target (partial PATCH ignored)."""
     bios_settings_path: str = "Settings"
     """Where BIOS changes go, relative to the Bios resource, when it has no @Redfish.Settings link."""
     media_boot_target: str = "Cd"
-    """Boot target that boots the inserted virtual-media image."""
-    media_send_inserted: bool | None = None
-    """InsertMedia/PATCH body: True = must carry Inserted/WriteProtected, False = must not, None = either."""
+    """Boot target that boots the inserted virtual-media image (boot target ``cd``), used when the system
+    allows it; else Cd."""
+    media_send_inserted: bool = True
+    """Attaching media sends Inserted and WriteProtected (optional InsertMedia parameters that some BMCs
+    require); False for BMCs that refuse them."""
     media_on_systems: bool = False
     """VirtualMedia lives under Systems/<id> rather than Managers/<id>."""
     transient_message_ids: tuple[str, ...] = ()
     """Message ids (any case, matched as substrings) that mean 'not ready, retry' even with a 4xx status."""
     max_sessions: int = 4
     """Concurrent requests to one BMC; sessions and BMC CPUs are scarce."""
-    power_on_timeout_s: float = 120.0
-    """How long power-on may take before it is called failed (some servers take ~46 s)."""
     gpu_baseboard_systems: bool = False
     """GPUs may sit in a second ComputerSystem (e.g. a GPU baseboard) rather than the host system; that
     system counts only when the host's chassis links to it (``Links.ComputerSystems``)."""

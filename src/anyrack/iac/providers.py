@@ -24,7 +24,7 @@ from anyrack.site.model import SecretRef
 
 T = TypeVar("T")
 SECRET_INPUTS = ("password", "user_password")
-CONNECTION = ("node", "url", "username", "credential_ref", "ca_file", "insecure", "profile")
+CONNECTION = ("node", "url", "system", "username", "credential_ref", "ca_file", "insecure", "allow_http", "profile")
 
 
 def in_stack(path: str) -> str:
@@ -59,7 +59,8 @@ def on_bmc(props: dict[str, Any], verb: Callable[[Controller], Awaitable[T]], *,
         async with connect(props["url"], username or props["username"],
                            password if password is not None else password_of(props), node=node,
                            ca_file=in_stack(ca) if (ca := props.get("ca_file")) else None,
-                           insecure=bool(props.get("insecure")),
+                           insecure=bool(props.get("insecure")), system=props.get("system"),
+                           allow_http=bool(props.get("allow_http")),
                            profile=props.get("profile"), timeout=float(props.get("timeout") or 30),
                            retries=int(props.get("retries", 4))) as bmc:
             return await verb(bmc)
@@ -92,8 +93,8 @@ class BmcProvider(ResourceProvider):
     """Common shape: ``apply`` does the write and returns the values read back; ``observe`` reads."""
 
     kind = "bmc"
-    compared: tuple[str, ...] = ("node", "url", "username", "credential_ref", "profile")
-    replaced: tuple[str, ...] = ("node", "url")
+    compared: tuple[str, ...] = ("node", "url", "system", "username", "credential_ref", "profile")
+    replaced: tuple[str, ...] = ("node", "url", "system")
 
     def apply(self, props: dict[str, Any]) -> dict[str, Any]:
         raise NotImplementedError

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pulumi
@@ -25,17 +25,21 @@ class BmcTarget:
     ca_file: str | None = None
     insecure: bool = False
     profile: str | None = None
+    system: str | None = None
+    """The node's ComputerSystem id on a BMC that manages several hosts."""
+    allow_http: bool = False
+    """The site file allows this BMC's plain redfish+http."""
 
     def inputs(self) -> dict[str, Any]:
         return {"node": self.node, "url": self.url, "username": self.username,
                 "password": pulumi.Output.secret(self.password), "credential_ref": self.credential_ref,
-                "ca_file": self.ca_file, "insecure": self.insecure, "profile": self.profile}
+                "ca_file": self.ca_file, "insecure": self.insecure, "profile": self.profile, "system": self.system,
+                "allow_http": self.allow_http}
 
     def as_user(self, username: str, password: str | pulumi.Output[str],
                 credential_ref: dict[str, str] | None) -> BmcTarget:
         """The same BMC reached as another user (after a rotation)."""
-        return BmcTarget(self.node, self.url, username, password, credential_ref, self.ca_file, self.insecure,
-                         self.profile)
+        return replace(self, username=username, password=password, credential_ref=credential_ref)
 
 
 def credential_ref(credential: Credential) -> dict[str, str]:
@@ -47,7 +51,7 @@ def target_of(site: Site, node: Node, password: str | pulumi.Output[str], ca_fil
     """The BMC target of ``node`` logging in with its own credential and the given password."""
     _name, cred = site.credential_of(node)
     return BmcTarget(node.name, node.bmc.url, cred.username, password, credential_ref(cred), ca_file,
-                     node.bmc.insecure, node.bmc.profile)
+                     node.bmc.insecure, node.bmc.profile, node.bmc.system, node.bmc.allow_http)
 
 
 class BmcUser(Resource):

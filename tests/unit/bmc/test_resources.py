@@ -4,9 +4,14 @@ value says which resource it came from."""
 from __future__ import annotations
 
 from anyrack.bmc.redfish.resources import Field, Link, Links, Resource
+from anyrack.bmc.redfish.resources.accounts import AccountService, ManagerAccount
+from anyrack.bmc.redfish.resources.bios import Bios
 from anyrack.bmc.redfish.resources.chassis import Chassis
 from anyrack.bmc.redfish.resources.managers import Manager
+from anyrack.bmc.redfish.resources.media import VirtualMedia
+from anyrack.bmc.redfish.resources.network import EthernetInterface, HostInterface, NetworkDeviceFunction
 from anyrack.bmc.redfish.resources.processors import PCIeDevice, Processor
+from anyrack.bmc.redfish.resources.sessions import ServiceRoot
 from anyrack.bmc.redfish.resources.systems import ComputerSystem
 
 GPU = {"@odata.id": "/redfish/v1/Systems/Node0/Processors/GPU0", "Id": "GPU0", "ProcessorType": "GPU",
@@ -74,3 +79,33 @@ def test_a_computer_system_reads_identity_boot_and_reset() -> None:
     assert (baseboard.system_id, baseboard.is_host, baseboard.power_state, baseboard.uuid) == (
         "HGX_Baseboard_0", False, None, None)
     assert node.chassis == [] and node.managed_by == []
+
+
+def test_network_resources_read_macs_speeds_and_host_interface_links() -> None:
+    nic = EthernetInterface({"@odata.id": "/s/1/E/1", "Id": "NIC.1", "PermanentMACAddress": "00:00:00:00:00:00",
+                             "MACAddress": "B8-CE-F6-0A-0B-0C", "SpeedMbps": 0})
+    assert (nic.mac, nic.speed_mbps, nic.label, nic.host_interface) == ("b8:ce:f6:0a:0b:0c", None, "NIC.1", None)
+    usb = EthernetInterface({"Name": "usb0", "SpeedMbps": 100, "Links": {"HostInterface": {"@odata.id": "/m/H/1"}}})
+    assert (usb.label, usb.speed_mbps, usb.host_interface, usb.mac) == ("usb0", 100, "/m/H/1", None)
+    port = NetworkDeviceFunction({"Ethernet": {"PermanentMACAddress": "N/A", "MACAddress": "08:c0:eb:53:c9:f0"}})
+    assert port.mac == "08:c0:eb:53:c9:f0"
+    assert HostInterface({"HostEthernetInterfaces": {"@odata.id": "/m/H/1/E"}}).host_ethernet_interfaces == "/m/H/1/E"
+
+
+def test_media_bios_accounts_and_service_root() -> None:
+    slot = VirtualMedia({"@odata.id": "/m/VM/CD", "Id": "CD", "Image": "None", "MediaTypes": ["CD", "DVD"],
+                         "Actions": {"#VirtualMedia.InsertMedia": {"target": "/m/VM/CD/Actions/Insert"}}})
+    assert (slot.image, slot.inserted, slot.takes_cd, slot.insert_target, slot.eject_target) == (
+        None, False, True, "/m/VM/CD/Actions/Insert", None)
+    assert VirtualMedia({"Image": "http://x/a.iso", "Inserted": False, "MediaTypes": ["USBStick"]}).inserted is False
+    bios = Bios({"Attributes": {"BootMode": "Uefi"}, "@Redfish.Settings": {"SettingsObject": {"@odata.id": "/B/S"}}})
+    assert (bios.values, bios.settings_object, Bios({"@Redfish.Settings": {}}).settings_object) == (
+        {"BootMode": "Uefi"}, "/B/S", None)
+    assert AccountService({"Accounts": {"@odata.id": "/A/Accounts"}}).accounts == "/A/Accounts"
+    slots = [ManagerAccount({"Id": "1", "UserName": ""}), ManagerAccount({"Id": "3", "UserName": ""}),
+             ManagerAccount({"Id": "2", "UserName": "admin"})]
+    assert [a.is_free_slot for a in slots] == [False, True, False]
+    root = ServiceRoot({"Systems": {"@odata.id": "/redfish/v1/Systems"},
+                        "Links": {"Sessions": {"@odata.id": "/redfish/v1/SessionService/Sessions"}}})
+    assert (root.systems, root.sessions, root.managers) == ("/redfish/v1/Systems",
+                                                           "/redfish/v1/SessionService/Sessions", None)

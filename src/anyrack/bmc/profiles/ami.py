@@ -17,7 +17,6 @@ PROFILE = Profile(
         bios_settings_path="SD",
         # MegaRAC: PATCH needs If-Match (428 without), and the ETag is sometimes sent unquoted.
         etag_required=True,
-        # MegaRAC 12.x: InsertMedia needs Inserted/WriteProtected.
-        media_send_inserted=True,
+        # MegaRAC 12.x: InsertMedia needs Inserted/WriteProtected (sent by default: media_send_inserted).
     ),
 )

@@ -17,7 +17,6 @@ PROFILE = Profile(
         etag_required=True,
         # XCC: pending BIOS changes live at Bios/Pending.
         bios_settings_path="Pending",
-        # XCC: InsertMedia needs Inserted and WriteProtected in the body.
-        media_send_inserted=True,
+        # XCC: InsertMedia needs Inserted and WriteProtected in the body (sent by default: media_send_inserted).
     ),
 )

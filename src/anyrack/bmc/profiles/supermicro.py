@@ -17,7 +17,5 @@ PROFILE = Profile(
         media_boot_target="UsbCd",
         # X12 (01.0x): InsertMedia rejects Inserted/WriteProtected with 400 PropertyUnknown.
         media_send_inserted=False,
-        # A Boot PATCH with only the target is ignored; send Enabled too (default behaviour kept).
-        boot_patch_needs_enabled=True,
     ),
 )

@@ -22,6 +22,7 @@ import aiohttp
 
 from anyrack.bmc.quirks import Quirks
 from anyrack.bmc.redfish.origin import ForeignLink, origin, show_origin
+from anyrack.bmc.redfish.resources.sessions import ServiceRoot
 from anyrack.errors import BmcAuthFailed, BmcError, BmcUnreachable
 
 log = logging.getLogger(__name__)
@@ -126,7 +127,7 @@ class RedfishClient:
                 await self._take_session(*posted)
                 await self.logout()
             raise root
-        link = ((root.get("Links") or {}).get("Sessions") or {}).get("@odata.id")
+        link = ServiceRoot(root).sessions
         if created or (not isinstance(posted, BaseException) and str(link).rstrip("/") == SESSIONS):
             await self._take_session(*posted, root)  # a session, or the answer of the very URI the root names
         else:
@@ -136,7 +137,7 @@ class RedfishClient:
 
     async def login(self, root: dict) -> None:
         """Create a Redfish session (deleted by :meth:`logout`); fall back to basic auth if there is none."""
-        sessions = ((root.get("Links") or {}).get("Sessions") or {}).get("@odata.id")
+        sessions = ServiceRoot(root).sessions
         if not self.use_session or not sessions:
             self.use_session = False
             return
@@ -176,7 +177,7 @@ class RedfishClient:
     async def _basic_instead(self, status: int, body: Any, root: dict) -> None:
         """Try basic auth on a resource that needs authentication; raise BmcAuthFailed if it is refused too."""
         why = redfish_message(body) or "no message"
-        probe = ((root.get("Systems") or {}).get("@odata.id")) or f"{ROOT}/Systems"
+        probe = ServiceRoot(root).systems or f"{ROOT}/Systems"
         self.use_session = False
         basic, _, answer = await self._send("GET", probe, None, retry=True)
         if basic in (401, 403):

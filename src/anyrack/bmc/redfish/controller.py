@@ -17,7 +17,9 @@ from anyrack.bmc.redfish.client import RedfishClient, expand_query, ssl_context
 from anyrack.bmc.redfish.inventory import collect_facts, known, link
 from anyrack.bmc.redfish.resources.chassis import Chassis
 from anyrack.bmc.redfish.resources.managers import Manager
+from anyrack.bmc.redfish.resources.sessions import ServiceRoot
 from anyrack.bmc.redfish.resources.systems import ComputerSystem
+from anyrack.bmc.redfish.target import Target
 from anyrack.errors import BmcError, BmcVerifyFailed, Unsupported
 from anyrack.facts import NodeFacts
 
@@ -58,7 +60,7 @@ class RedfishController(Controller):
 
     def __init__(self, url: str, username: str, password: str, *, node: str | None = None,
                  http: aiohttp.ClientSession | None = None, ca_file: str | None = None, insecure: bool = False,
-                 profile: str | None = None, timeout: float = 30.0, retries: int = 4, backoff: float = 0.5,
+                 profile: str | Profile | None = None, timeout: float = 30.0, retries: int = 4, backoff: float = 0.5,
                  poll_interval: float = 5.0, system: str | None = None) -> None:
         super().__init__(url, node)
         self.system_id = system
@@ -92,20 +94,22 @@ class RedfishController(Controller):
         # What open() reads is kept for an inventory() that follows (one read-only pass), then dropped.
         self.client.cache = self._warm = {}
         self.client.expand = expand_query(self.root)
-        managers_path, chassis_path = link(self.root, "Managers"), link(self.root, "Chassis")
+        root = ServiceRoot(self.root)
+        managers_path, chassis_path = root.managers, root.chassis
         if self.client.expand:
             # Expanded collections cost one round trip each, in parallel: managers and chassis come
             # along with the systems, ready for an inventory().
             systems, managers, _chassis = await asyncio.gather(
-                self.client.members(link(self.root, "Systems")), self.client.members(managers_path),
+                self.client.members(root.systems), self.client.members(managers_path),
                 self.client.members(chassis_path))
             manager_paths = [m["@odata.id"] for m in managers]
         else:
-            systems, manager_paths = await asyncio.gather(self.client.members(link(self.root, "Systems")),
+            systems, manager_paths = await asyncio.gather(self.client.members(root.systems),
                                                           self._manager_paths(managers_path))
         info = RootInfo.from_root(self.root, tuple(str(s.get("Id")) for s in systems),
                                   tuple(p.rstrip("/").rsplit("/", 1)[-1] for p in manager_paths))
-        self.profile = get_profile(self._explicit_profile) if self._explicit_profile else detect_profile(info)
+        explicit = self._explicit_profile
+        self.profile = (get_profile(explicit) if isinstance(explicit, str) else explicit) or detect_profile(info)
         self.client.with_quirks(self.profile.quirks)
         if not systems:
             raise BmcError(node=self.node, detail="the BMC lists no ComputerSystem")
@@ -163,6 +167,11 @@ class RedfishController(Controller):
             if self._own_http and self._http is not None:
                 await self._http.close()
                 self._http = None
+
+    @property
+    def target(self) -> Target:
+        """This node on its BMC, for the verbs in settings.py."""
+        return Target(self.c, self.node, self.root, self.system_path, self.manager_path)
 
     @property
     def c(self) -> RedfishClient:
@@ -230,12 +239,17 @@ class RedfishController(Controller):
             pause = min(pause * 2, self.poll_interval)
 
     # boot --------------------------------------------------------------------------------------
+    def _from_redfish(self) -> dict[str, str]:
+        """Redfish boot target → anyrack's; the virtual-media target of the profile (UsbCd) reads as ``cd``."""
+        return {**_FROM_REDFISH, self.c.quirks.media_boot_target: "cd"}
+
     async def boot_override(self) -> BootOverride:
         system = ComputerSystem(await self.c.get(self.system_path))
         enabled = system.boot_enabled or "Disabled"
-        target = _FROM_REDFISH.get(system.boot_target or "None", "none")
+        names = self._from_redfish()
+        target = names.get(system.boot_target or "None", "none")
         mode = {"UEFI": "uefi", "Legacy": "legacy"}.get(system.boot_mode or "")
-        allowed = tuple(_FROM_REDFISH[v] for v in system.boot_targets or [] if v in _FROM_REDFISH)
+        allowed = tuple(dict.fromkeys(names[v] for v in system.boot_targets or [] if v in names))
         return BootOverride("none" if enabled == "Disabled" else target, enabled == "Continuous", mode, allowed)
 
     async def set_boot_override(self, target: api.BootTarget, persistent: bool = False,
@@ -252,7 +266,7 @@ class RedfishController(Controller):
         enabled = ComputerSystem(await self.c.get(self.system_path)).boot_enabled_values
         if persistent and enabled and "Continuous" not in enabled:
             raise Unsupported(what="a persistent boot override", by=f"{self.node} (allowed: {', '.join(enabled)})")
-        boot: dict = {"BootSourceOverrideTarget": BOOT_TARGETS[target],
+        boot: dict = {"BootSourceOverrideTarget": await self._boot_target(target),
                       "BootSourceOverrideEnabled": "Disabled" if target == "none" else
                       ("Continuous" if persistent else "Once")}
         if mode and not self.c.quirks.boot_mode_rejected:
@@ -267,24 +281,34 @@ class RedfishController(Controller):
                                   wanted=f"{target} ({'continuous' if persistent else 'once'})")
         return after
 
+    async def _boot_target(self, target: api.BootTarget) -> str:
+        """The Redfish value for ``target``: for ``cd``, the profile's virtual-media target where the system
+        allows it (Supermicro X12/X13 boot the virtual-media image only as UsbCd), else Cd."""
+        quirk = self.c.quirks.media_boot_target
+        if target == "cd" and quirk != BOOT_TARGETS["cd"]:
+            allowed = ComputerSystem(await self.c.get(self.system_path)).boot_targets or []
+            if quirk in allowed:
+                return quirk
+        return BOOT_TARGETS[target]
+
     # virtual media and BIOS live in settings.py -------------------------------------------------
     async def media_status(self) -> api.MediaStatus:
-        return await settings.media_status(self)
+        return await settings.media_status(self.target)
 
     async def insert_media(self, image_url: str) -> api.MediaStatus:
-        return await settings.insert_media(self, image_url)
+        return await settings.insert_media(self.target, image_url)
 
     async def eject_media(self) -> api.MediaStatus:
-        return await settings.eject_media(self)
+        return await settings.eject_media(self.target)
 
     async def bios(self) -> api.BiosState:
-        return await settings.bios(self)
+        return await settings.bios(self.target)
 
     async def set_bios(self, attributes: dict[str, object]) -> api.BiosState:
-        return await settings.set_bios(self, attributes)
+        return await settings.set_bios(self.target, attributes)
 
     async def set_user(self, username: str, password: str, role: str = "Administrator") -> None:
-        await settings.set_user(self, username, password, role)
+        await settings.set_user(self.target, username, password, role)
 
     # firmware and health -----------------------------------------------------------------------
     async def firmware(self) -> list[FirmwareItem]:

@@ -11,22 +11,26 @@ stays absent, and ``*_complete`` says so. A linked resource that cannot be read 
 from __future__ import annotations
 
 import asyncio
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from anyrack.bmc.profiles import Profile
 from anyrack.bmc.redfish.client import DEGRADABLE, RedfishClient
 from anyrack.bmc.redfish.resources import Link, Links, known
 from anyrack.bmc.redfish.resources.chassis import Chassis
 from anyrack.bmc.redfish.resources.managers import Manager
+from anyrack.bmc.redfish.resources.network import (
+    EthernetInterface,
+    HostInterface,
+    NetworkAdapter,
+    NetworkDeviceFunction,
+    mac,
+)
 from anyrack.bmc.redfish.resources.processors import PCIeDevice, Processor
 from anyrack.bmc.redfish.resources.systems import ComputerSystem
 from anyrack.errors import BmcError
 from anyrack.facts import SCHEMA, NodeFacts
 
-_MAC = re.compile(r"^([0-9a-f]{2}[:-]){5}[0-9a-f]{2}$", re.I)
 __all__ = ["collect_facts", "known", "link", "links", "mac"]
 
 
@@ -38,14 +42,6 @@ def link(resource: dict, *keys: str) -> str | None:
 def links(resource: dict, *keys: str) -> list[str]:
     """Every path of a link array (``Links.Chassis``), in order."""
     return Links(*keys).read(resource)
-
-
-def mac(value: Any) -> str | None:
-    text = known(value)
-    if not text or not _MAC.match(text):
-        return None
-    normal = text.lower().replace("-", ":")
-    return None if normal in ("00:00:00:00:00:00", "ff:ff:ff:ff:ff:ff") else normal
 
 
 def _same(a: str, b: str) -> bool:
@@ -106,23 +102,22 @@ async def host_interface_paths(reader: Reader, manager: Manager, system: Compute
     own = (system.ethernet_interfaces or "").rstrip("/").lower()
     paths: set[str] = set()
     for host_if in await reader.members(manager.host_interfaces):
-        collection = link(host_if, "HostEthernetInterfaces")
+        collection = HostInterface(host_if).host_ethernet_interfaces
         if not collection or collection.rstrip("/").lower() == own:
             # One BMC family (firmware 6.x) links HostEthernetInterfaces to the whole EthernetInterfaces collection:
             # that names no interface in particular, and excluding it would drop every host NIC.
             continue
         for eth in await reader.members(collection):
-            paths.add(str(eth.get("@odata.id", "")).rstrip("/").lower())
+            paths.add(EthernetInterface(eth).path.rstrip("/").lower())
     return paths
 
 
 async def _adapter_macs(reader: Reader, adapter: dict) -> list[dict]:
     out = []
-    for function in await reader.members(link(adapter, "NetworkDeviceFunctions")):
-        eth = function.get("Ethernet") or {}
-        address = mac(eth.get("PermanentMACAddress")) or mac(eth.get("MACAddress"))
-        if address:
-            out.append({"name": str(function.get("Id")), "mac": address, "speed_mbps": None})
+    for doc in await reader.members(NetworkAdapter(adapter).functions):
+        function = NetworkDeviceFunction(doc)
+        if function.mac:
+            out.append({"name": str(doc.get("Id")), "mac": function.mac, "speed_mbps": None})
     return out
 
 
@@ -142,13 +137,11 @@ async def nics(reader: Reader, system: ComputerSystem, manager: Manager, chassis
         host_interface_paths(reader, manager, system) if profile.quirks.host_interface_macs_excluded else _set(),
         reader.members(system.ethernet_interfaces))
     out = []
-    for eth in interfaces:
-        if str(eth.get("@odata.id", "")).rstrip("/").lower() in excluded or link(eth, "Links", "HostInterface"):
+    for doc in interfaces:
+        eth = EthernetInterface(doc)
+        if eth.path.rstrip("/").lower() in excluded or eth.host_interface:
             continue
-        speed = eth.get("SpeedMbps")
-        out.append({"name": str(eth.get("Id") or eth.get("Name")), "mac": mac(eth.get("PermanentMACAddress"))
-                    or mac(eth.get("MACAddress")), "speed_mbps": speed if isinstance(speed, int) and speed > 0
-                    else None})
+        out.append({"name": eth.label, "mac": eth.mac, "speed_mbps": eth.speed_mbps})
     seen = {n["mac"] for n in out if n["mac"]}
     for function in functions:
         if function["mac"] not in seen:

@@ -18,6 +18,7 @@ from anyrack.lab.emulator.messages import (
     json_response,
     not_allowed,
     not_found,
+    not_ready,
     unauthorized,
 )
 from anyrack.lab.emulator.patch import check_if_match, check_properties, merge
@@ -186,6 +187,9 @@ async def _answer(state: BmcState, request: web.Request, stopping: asyncio.Event
         return problem
     if key == "/redfish":
         return json_response(VERSIONS) if method in ("GET", "HEAD") else not_allowed(method)
+    if state.busy and method in ("PATCH", "POST"):
+        state.busy = False
+        return not_ready(str(state.tree.behaviour.get("not_ready_message_id", "NotReady")))
     if method == "POST":
         return _respond(state, _post(state, key, raw_path, await _body(request)))
     if key is None:

@@ -101,6 +101,15 @@ def error_response(status: int, message_id: str, *args: object,
     return json_response(doc, status=status, headers=headers)
 
 
+def not_ready(message_id: str) -> web.Response:
+    """400 with a firmware's own 'not ready, retry' message id (not a Base registry message)."""
+    info = {"@odata.type": "#Message.v1_1_1.Message", "MessageId": message_id, "Severity": "Warning",
+            "MessageSeverity": "Warning", "Message": "The management controller is not ready; retry the request.",
+            "Resolution": "Retry the request after a few seconds."}
+    return json_response({"error": {"code": message_id, "message": info["Message"], "@Message.ExtendedInfo": [info]}},
+                         status=400)
+
+
 def not_found(path: str) -> web.Response:
     """404 with ResourceNotFound naming the path."""
     return error_response(404, "ResourceNotFound", "Resource", path)

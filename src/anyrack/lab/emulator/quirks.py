@@ -1,15 +1,18 @@
 """Named switches that make one emulated BMC depart from the Redfish spec the way some real BMCs do.
 
-Every switch is off by default (spec behaviour). A switch is set per tree or per BMC by name; the
-emulator never looks at which vendor a tree came from. Which real BMCs need which switch is the
-business of ``anyrack.bmc.profiles``.
+The switches are the symptoms of :mod:`anyrack.bmc.symptoms`, the one list shared with the client;
+each one documents there what it makes the emulator do. Every switch is off by default (spec
+behaviour). A switch is set per tree or per BMC by name; the emulator never looks at which vendor a
+tree came from. Which real BMCs need which switch is the business of ``anyrack.bmc.profiles``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, fields
+from dataclasses import fields, make_dataclass
+from typing import Any
 
+from anyrack.bmc.symptoms import SYMPTOM_NAMES, SYMPTOMS
 from anyrack.errors import InputError
 
 
@@ -19,38 +22,25 @@ class UnknownQuirk(InputError):
     template = "unknown quirk {name!r} (known: {known})"
 
 
-@dataclass(frozen=True)
-class EmulatedQuirks:
-    """The switches of one emulated BMC; each field documents the symptom it produces."""
-
-    etag_required: bool = False
-    """PATCH without If-Match is refused with 428 Precondition Required."""
-    silent_boot_revert: bool = False
-    """A PATCH of Boot answers 200 but the boot override does not change."""
-    lowercase_links: bool = False
-    """Links are served in lowercase and the server is case-sensitive: the canonical case answers 404."""
-    reject_boot_mode: bool = False
-    """A PATCH of Boot that names BootSourceOverrideMode is refused with 400."""
-    media_patch_only: bool = False
-    """VirtualMedia has no InsertMedia/EjectMedia actions; media is attached by PATCH of Image."""
-    media_rejects_inserted: bool = False
-    """Attaching media with Inserted or WriteProtected in the request is refused with 400."""
-    media_requires_inserted: bool = False
-    """Attaching media without both Inserted and WriteProtected in the request is refused with 400."""
-    expand_refused: bool = False
-    """The service root advertises ``$expand`` but every ``$expand`` request is answered 501."""
+class _Switches:
+    """Behaviour of :class:`EmulatedQuirks`; its fields (one bool per symptom) are made from the shared list."""
 
     @classmethod
-    def from_names(cls, names: Iterable[str]) -> EmulatedQuirks:
+    def from_names(cls, names: Iterable[str]) -> Any:
         """Switches from names such as ``etag-required`` or ``etag_required``; raises UnknownQuirk."""
         return cls(**dict.fromkeys((quirk_name(n) for n in names), True))
 
     def names(self) -> tuple[str, ...]:
         """The names of the switches that are on, in declaration order."""
-        return tuple(f.name for f in fields(self) if getattr(self, f.name))
+        return tuple(f.name for f in fields(self) if getattr(self, f.name))  # type: ignore[arg-type]
 
 
-QUIRK_NAMES: tuple[str, ...] = tuple(f.name for f in fields(EmulatedQuirks))
+EmulatedQuirks = make_dataclass(
+    "EmulatedQuirks", [(s.name, bool, False) for s in SYMPTOMS], bases=(_Switches,), frozen=True,
+    namespace={"__doc__": "The switches of one emulated BMC: one per symptom of anyrack.bmc.symptoms."})
+EmulatedQuirks.__module__ = __name__
+
+QUIRK_NAMES: tuple[str, ...] = SYMPTOM_NAMES
 
 
 def quirk_name(name: str) -> str:

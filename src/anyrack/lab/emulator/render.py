@@ -36,6 +36,11 @@ def resolve(state: BmcState, raw_path: str) -> str | None:
     return None
 
 
+def _unlinked(state: BmcState, key: str) -> bool:
+    """Whether ``key`` is a Bios resource served without its settings link (symptom bios_settings_unlinked)."""
+    return state.quirks.bios_settings_unlinked and any(s.bios == key for s in state.layout.systems.values())
+
+
 def view(state: BmcState, key: str) -> Any:
     """The resource at ``key`` as this BMC serves it now (never a shared object that may be written)."""
     session = state.sessions.get(key.lower())
@@ -43,6 +48,9 @@ def view(state: BmcState, key: str) -> Any:
         return session_doc(state, session)
     layout = state.layout
     doc = state.doc(key)
+    if _unlinked(state, key) and isinstance(doc, dict) and isinstance(doc.get("@Redfish.Settings"), dict):
+        settings = {k: v for k, v in doc["@Redfish.Settings"].items() if k != "SettingsObject"}
+        doc = {**doc, "@Redfish.Settings": settings}
     if key not in layout.dynamic:
         return doc
     if key == layout.sessions:
@@ -66,7 +74,7 @@ def render(state: BmcState, key: str) -> tuple[bytes, str, str]:
     if key in state.tree.xml:
         data = state.tree.xml[key]
         return data, etag_of(data), "application/xml"
-    if key.lower() not in state.sessions and not state.changed(key):
+    if key.lower() not in state.sessions and not state.changed(key) and not _unlinked(state, key):
         data, etag = state.tree.body(key, lowercase)
     else:
         data, etag = serialise(view(state, key), lowercase)

@@ -90,6 +90,8 @@ class BmcState:
     passwords: dict[str, str] = field(default_factory=dict)
     """Account key (or '' when the tree has no accounts) → password."""
     hits: dict[str, int] = field(default_factory=dict)
+    busy: bool = False
+    """The next write is refused as 'not ready' (symptom busy_after_power, set by a power change)."""
     on_boot: list[Callable[[BmcState, str], None]] = field(default_factory=list)
     """Called with the system key each time a system finishes powering on."""
 

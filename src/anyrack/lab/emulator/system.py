@@ -43,12 +43,29 @@ def reset(state: BmcState, system_key: str, body: Any) -> Answer:
         state.transition(system_key, "On", boots=True)
     elif kind == "PushPowerButton":
         state.transition(system_key, "Off" if heading == "On" else "On", boots=heading == "Off")
+    state.busy = state.quirks.busy_after_power
     return Reply(None, 204)
 
 
 def power_view(state: BmcState, system_key: str, doc: dict[str, Any]) -> dict[str, Any]:
-    """``doc`` with the system's PowerState as of now."""
-    return {**doc, "PowerState": state.power[system_key].read(state.clock())}
+    """``doc`` with the system's PowerState as of now (and its boot targets as the BMC's symptoms make them)."""
+    doc = {**doc, "PowerState": state.power[system_key].read(state.clock())}
+    boot = doc.get("Boot")
+    if state.quirks.media_boots_as_usbcd and isinstance(boot, dict) and "BootSourceOverrideTarget" in boot:
+        doc["Boot"] = {**boot, _TARGETS_KEY: list(_boot_targets(state, boot))}
+    return doc
+
+
+_TARGETS_KEY = "BootSourceOverrideTarget@Redfish.AllowableValues"
+
+
+def _boot_targets(state: BmcState, boot: dict[str, Any]) -> tuple[str, ...]:
+    """The boot targets a PATCH may name: the recorded list (else the standard one), where the
+    media-boots-as-UsbCd symptom replaces Cd by UsbCd."""
+    targets = tuple(boot.get(_TARGETS_KEY) or BOOT_TARGETS)
+    if state.quirks.media_boots_as_usbcd:
+        targets = tuple(dict.fromkeys("UsbCd" if t == "Cd" else t for t in (*targets, "UsbCd")))
+    return targets
 
 
 def end_boot_once(state: BmcState, system_key: str) -> None:
@@ -70,7 +87,8 @@ def _check_boot(state: BmcState, boot: dict[str, Any], change: dict[str, Any]) -
             continue
         if name not in boot:
             return error_response(400, "PropertyUnknown", f"Boot/{name}")
-        allowed = boot.get(f"{name}@Redfish.AllowableValues") or standard
+        allowed = _boot_targets(state, boot) if name == "BootSourceOverrideTarget" else (
+            boot.get(f"{name}@Redfish.AllowableValues") or standard)
         if change[name] not in allowed:
             return error_response(400, "PropertyValueNotInList", change[name], f"Boot/{name}")
     return None
@@ -92,6 +110,8 @@ def update(state: BmcState, system_key: str, body: dict[str, Any]) -> Answer:
         return problem
     if change is not None and state.quirks.silent_boot_revert:
         body = {k: v for k, v in body.items() if k != "Boot"}
+    elif change is not None and state.quirks.boot_once_kept and change.get("BootSourceOverrideEnabled") == "Once":
+        body = {**body, "Boot": {**change, "BootSourceOverrideEnabled": "Continuous"}}
     if body:
         merge(state.edit(system_key), body)
     return Reply(system_key)

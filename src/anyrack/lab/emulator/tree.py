@@ -166,9 +166,10 @@ def _read_tree(root: Path) -> Tree:
 
 
 BEHAVIOUR_FILE = "emulator.yaml"
-BEHAVIOUR_KEYS = {"bios_settings_path": str}
+BEHAVIOUR_KEYS = {"bios_settings_path": str, "not_ready_message_id": str}
 """``bios_settings_path``: where the firmware takes BIOS changes when its Bios resource names no
-SettingsObject (relative to the Bios resource; default ``Settings``)."""
+SettingsObject (relative to the Bios resource; default ``Settings``). ``not_ready_message_id``: the
+MessageId the firmware answers with while it is not ready (symptom busy_after_power)."""
 
 
 def _behaviour(root: Path) -> dict[str, Any]:

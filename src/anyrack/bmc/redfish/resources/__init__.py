@@ -5,7 +5,9 @@ the placeholders BMCs use for "not known" (``N/A``, ``00000000000000``) into Non
 value came from (:meth:`Resource.source`), so a wrong serial can be traced to its resource in seconds.
 Parsing code asks ``processor.serial``, not ``doc.get("SerialNumber")``.
 
-One module per Redfish area: :mod:`.processors` (Processor, PCIeDevice), :mod:`.chassis`, :mod:`.managers`.
+One module per Redfish area: :mod:`.systems`, :mod:`.processors` (Processor, PCIeDevice), :mod:`.chassis`,
+:mod:`.managers`, :mod:`.network` (EthernetInterface, NetworkAdapter, NetworkDeviceFunction, HostInterface),
+:mod:`.media` (VirtualMedia), :mod:`.bios`, :mod:`.accounts`, :mod:`.sessions` (ServiceRoot).
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ class Manager(Resource):
     home = Link("Links", "ManagerInChassis")
     """The chassis the manager itself sits in (a BMC module): never a node's identity."""
     host_interfaces = Link("HostInterfaces")
+    virtual_media = Link("VirtualMedia")
 
     @property
     def is_auxiliary(self) -> bool:

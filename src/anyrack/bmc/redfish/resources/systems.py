@@ -29,6 +29,8 @@ class ComputerSystem(Resource):
     processors = Link("Processors")
     ethernet_interfaces = Link("EthernetInterfaces")
     bios = Link("Bios")
+    virtual_media = Link("VirtualMedia")
+    """Virtual media under the system (some BMCs; most have it under the Manager)."""
     chassis = Links("Links", "Chassis")
     """The chassis the system sits in, the node's own first."""
     managed_by = Links("Links", "ManagedBy")

@@ -63,6 +63,8 @@ class FirmwareItem:
     name: str
     version: str
     updateable: bool | None = None
+    kind: str = "other"
+    """The component kind (anyrack.bmc.firmware.kinds.KINDS)."""
 
 
 @dataclass(frozen=True)

@@ -166,9 +166,10 @@ def _read_tree(root: Path) -> Tree:
 
 
 BEHAVIOUR_FILE = "emulator.yaml"
-BEHAVIOUR_KEYS = {"bios_settings_path": str}
+BEHAVIOUR_KEYS = {"bios_settings_path": str, "update_service": dict}
 """``bios_settings_path``: where the firmware takes BIOS changes when its Bios resource names no
-SettingsObject (relative to the Bios resource; default ``Settings``)."""
+SettingsObject (relative to the Bios resource; default ``Settings``). ``update_service``: properties the
+firmware's UpdateService has that the recording lacks (an update method), merged over it (updates.py)."""
 
 
 def _behaviour(root: Path) -> dict[str, Any]:

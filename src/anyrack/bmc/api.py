@@ -65,6 +65,8 @@ class FirmwareItem:
     updateable: bool | None = None
     kind: str = "other"
     """The component kind (anyrack.bmc.firmware.kinds.KINDS)."""
+    path: str | None = None
+    """The FirmwareInventory member (an update's target)."""
 
 
 @dataclass(frozen=True)

@@ -294,7 +294,8 @@ class RedfishController(Controller):
         update = await self.c.get(link(self.root, "UpdateService") or "/redfish/v1/UpdateService")
         found = components(await self.c.members(link(update, "FirmwareInventory")), self.profile.firmware_kinds,
                            self.system_id or next(iter(self.systems), None), tuple(self.systems))
-        return [FirmwareItem(c["id"], c["name"], c["version"] or "", c["updateable"], c["kind"]) for c in found]
+        return [FirmwareItem(c["id"], c["name"], c["version"] or "", c["updateable"], c["kind"], c["path"])
+                for c in found]
 
     async def health(self) -> Health:
         system = ComputerSystem(await self.c.get(self.system_path))

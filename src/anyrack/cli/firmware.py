@@ -109,7 +109,7 @@ def update_cmd(path: Path, limit: tuple[str, ...], bundle: str, component: str |
 
     \b
     Example:
-      anyrack firmware update site.yaml --limit gpu001 --bundle http://10.20.0.1/fw/hgx-gpu.bin --component gpu
+      anyrack firmware update site.yaml --limit gpu001 --bundle http://10.20.0.1/fw/gpu.bin --component gpu
     """
     from anyrack.bmc.firmware.rollout import pick, update_nodes  # the HTTP client only when updating
     from anyrack.bmc.firmware.update import load_bundle

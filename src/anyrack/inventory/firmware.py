@@ -60,7 +60,7 @@ def judge(want: str, have: str | None) -> Verdict:
 class Check:
     kind: str
     component: str
-    """The component's id (``HGX_FW_GPU_SXM_1``), or the kind when the BMC reports none of that kind."""
+    """The component's id (``FW_GPU_SXM_1``), or the kind when the BMC reports none of that kind."""
     wanted: str
     found: str | None
     verdict: Verdict

@@ -2,7 +2,7 @@
 
 ::
 
-    firmware: {bmc: "7.10.30.00", bios: ">=2.19.1", gpu: "96.00.89.00.01", nic: {ConnectX-7: "28.39.1002"}}
+    firmware: {bmc: "7.10.30.00", bios: ">=2.19.1", gpu: "96.00.89.00.01", nic: {NIC-MODEL-7: "28.39.1002"}}
 
 A kind maps to one version for every component of that kind, or to a mapping of model → version (the
 model is matched against the component's name, ignoring case, spaces, '-' and '_'). ``>=`` makes it a

@@ -5,7 +5,7 @@ the bundle fits the node (its target names exist in the node's FirmwareInventory
 afterwards that the version changed. The manifest is the first line of the bundle file (JSON), the
 image follows; or, for an opaque vendor image, ``FILE.manifest.json`` beside it::
 
-    {"anyrack_bundle": 1, "version": "96.00.89.00.01", "targets": ["HGX_FW_GPU_SXM_1", ...],
+    {"anyrack_bundle": 1, "version": "96.00.89.00.01", "targets": ["FW_GPU_1", ...],
      "sha256": "<of the image bytes after the first line>"}
 
 ``targets`` are FirmwareInventory member ids (or a kind: ``gpu`` means every GPU component). The

@@ -14,11 +14,12 @@ from anyrack.bmc.firmware.kinds import IGNORE, classify
 from anyrack.bmc.redfish.resources import Link, Links, known
 
 _NO_VERSION = {"undefined", "unknown", "none", "null"}
-"""Version texts BMCs write for "not known" beyond the usual placeholders (Cray EX nC: ``undefined``)."""
+"""Version texts BMCs write for "not known" beyond the usual placeholders (a recorded blade enclosure BMC
+writes ``undefined``)."""
 
 
 def _version(value: object) -> str | None:
-    """The version as text; control characters dropped (iLO 5 2.70 reports one drive's firmware as "0\\x14")."""
+    """The version as text; control characters dropped (one recorded BMC reports a drive firmware as "0\\x14")."""
     text = known("".join(ch for ch in value if ch.isprintable()) if isinstance(value, str) else value)
     return None if text is None or text.lower() in _NO_VERSION else text
 

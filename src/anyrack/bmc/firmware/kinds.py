@@ -39,7 +39,7 @@ _GENERIC = _compiled(GENERIC_RULES)
 def classify(member_id: str, name: str, profile_rules: Sequence[tuple[str, str]] = ()) -> str:
     """The kind of one member (``ignore`` when the profile says it is no running firmware).
 
-    >>> classify("HGX_FW_GPU_SXM_1", "Software Inventory")
+    >>> classify("FW_GPU_SXM_1", "Software Inventory")
     'gpu'
     >>> classify("MB_CPLD1", "MB_CPLD1")
     'cpld'

@@ -88,6 +88,20 @@ class NicFacts(Model):
     """InfiniBand port GUID (an IB port has no MAC): names the port in OpenSM's partitions."""
 
 
+class ComponentFacts(Model):
+    """One firmware image the BMC reports (a ``FirmwareInventory`` member), with its component kind."""
+
+    id: str
+    name: str
+    kind: Literal["bmc", "bios", "gpu", "nvswitch", "nic", "psu", "cpld", "retimer", "other"]
+    version: str | None = None
+    """None when the BMC reports none (or a placeholder): unknown, not behind."""
+    updateable: bool | None = None
+    related: str | None = None
+    """The resource it belongs to (``RelatedItem``: a GPU, a PSU, the manager), where the BMC says."""
+    path: str | None = None
+
+
 class NodeFacts(Model):
     """What discovery learned about one node."""
 
@@ -104,6 +118,10 @@ class NodeFacts(Model):
     firmware: dict[str, str] = Field(default_factory=dict)
     """Versions keyed like a SKU's golden BOM: bios, bmc, gpu_vbios, nic_firmware..."""
     problems: list[ProblemFacts] = Field(default_factory=list)
+    components: list[ComponentFacts] = Field(default_factory=list)
+    """Every firmware image by component kind (docs/firmware.md)."""
+    components_complete: bool = True
+    """False when the transport sees only some firmware (IPMI: the BMC's own): the rest is unknown."""
 
     @property
     def macs(self) -> list[str]:
@@ -113,8 +131,11 @@ class NodeFacts(Model):
     def to_json(self) -> str:
         """The canonical text of this document (sorted keys, 2-space indent, trailing newline)."""
         doc = self.model_dump(by_alias=True, exclude_none=True)
-        if not doc["problems"]:
-            del doc["problems"]
+        for key in ("problems", "components"):
+            if not doc[key]:
+                del doc[key]
+        if doc["components_complete"]:
+            del doc["components_complete"]
         if not doc["system"].get("provenance", True):
             del doc["system"]["provenance"]
         return json.dumps(doc, indent=2, sort_keys=True) + "\n"

@@ -70,6 +70,9 @@ def test_inventory_reports_the_fru_and_nothing_invented(bmc: SimulatedBmc) -> No
     assert facts.system.bios_version is None
     assert facts.bmc.url == bmc.url and facts.bmc.firmware == bmc.firmware and facts.bmc.profile is None
     assert facts.firmware == {"bmc": bmc.firmware}
+    # IPMI sees the BMC's own firmware only: every other component kind is unknown, not missing
+    assert [(c.kind, c.version) for c in facts.components] == [("bmc", bmc.firmware)]
+    assert facts.components_complete is False
     assert (facts.gpus, facts.gpus_complete, facts.nics, facts.nics_complete) == ([], False, [], False)
     assert facts.collected_at.endswith("Z")
     doc = json.loads(facts.to_json())
@@ -82,7 +85,7 @@ def test_firmware_is_the_bmc_version(bmc: SimulatedBmc) -> None:
             return await ctl.firmware()
 
     [item] = asyncio.run(go())
-    assert (item.id, item.name, item.version) == ("bmc", "BMC", bmc.firmware)
+    assert (item.id, item.name, item.version, item.kind) == ("bmc", "BMC", bmc.firmware, "bmc")
 
 
 def test_power_round_trip(bmc: SimulatedBmc) -> None:

@@ -63,6 +63,10 @@ class FirmwareItem:
     name: str
     version: str
     updateable: bool | None = None
+    kind: str = "other"
+    """The component kind (anyrack.bmc.firmware.kinds.KINDS)."""
+    path: str | None = None
+    """The FirmwareInventory member (an update's target)."""
 
 
 @dataclass(frozen=True)

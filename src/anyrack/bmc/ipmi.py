@@ -176,11 +176,14 @@ class IpmiController(Controller):
         return NodeFacts.model_validate({
             "schema": SCHEMA, "node": node, "collected_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "bmc": {"url": self.url, "firmware": firmware}, "system": {k: v for k, v in system.items() if v},
-            "gpus": [], "gpus_complete": False, "nics": [], "nics_complete": False, "firmware": {"bmc": firmware}})
+            "gpus": [], "gpus_complete": False, "nics": [], "nics_complete": False, "firmware": {"bmc": firmware},
+            "components": [{"id": "bmc", "name": "BMC", "kind": "bmc", "version": firmware}],
+            "components_complete": False})
 
     async def firmware(self) -> list[FirmwareItem]:
         """The BMC's own firmware (Get Device ID); IPMI has no standard view of BIOS or device firmware."""
-        return [FirmwareItem(id="bmc", name="BMC", version=await self._call("firmware inventory", _bmc_firmware))]
+        return [FirmwareItem(id="bmc", name="BMC", version=await self._call("firmware inventory", _bmc_firmware),
+                             kind="bmc")]
 
     def _identity(self, cmd: Command) -> tuple[dict, str, str | None]:
         """FRU 0 as pyghmi parses it (``{}`` when the BMC has none), BMC firmware, system GUID."""

@@ -14,6 +14,7 @@ from anyrack.cli import Stopped, stop_on_signals
 from anyrack.cli.bmc import bmc, discover_cmd
 from anyrack.cli.deploy import deploy_cmd
 from anyrack.cli.fabric import fabric
+from anyrack.cli.firmware import firmware
 from anyrack.cli.lab import lab
 from anyrack.cli.provision import provision_cmd
 from anyrack.cli.report import print_reports, site_summary
@@ -130,6 +131,7 @@ cli.add_command(bmc)
 cli.add_command(deploy_cmd)
 cli.add_command(discover_cmd)
 cli.add_command(fabric)
+cli.add_command(firmware)
 cli.add_command(lab)
 cli.add_command(provision_cmd)
 

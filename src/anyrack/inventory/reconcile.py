@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 from anyrack.facts import NodeFacts
+from anyrack.inventory.firmware import check_node
 from anyrack.site.model import Node, Site
 
 Status = Literal["ok", "mismatch", "undiscovered"]
@@ -97,6 +98,11 @@ def _compare(site: Site, node: Node, found: NodeFacts) -> list[Finding]:
             out.append(Finding(f"firmware.{key}", want, "not reported", "unknown"))
         elif have.strip() != want.strip():
             out.append(Finding(f"firmware.{key}", want, have))
+    for check in check_node(sku.firmware, found):  # the golden firmware BOM, as `anyrack firmware check` judges it
+        if check.verdict != "ok":
+            where = check.kind if check.component == check.kind else f"{check.kind}[{check.component}]"
+            out.append(Finding(f"component.{where}", check.wanted, f"{check.found or 'not reported'} ({check.verdict})",
+                               "unknown" if check.verdict == "unknown" else "mismatch"))
     if found.problems:
         # What could not be read is unknown, never a mismatch: said once, with the first cause.
         first = found.problems[0]

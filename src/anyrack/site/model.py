@@ -29,6 +29,7 @@ from anyrack.site.fields import (  # noqa: F401 - BMC_SCHEMES, ROLES, DEFAULT_PO
     _profile,
     _time_limit,
 )
+from anyrack.site.firmware import FirmwareBom
 from anyrack.site.networks import Fabric, Network, Networks  # noqa: F401 - re-exported
 
 
@@ -250,6 +251,8 @@ class Sku(Model):
     """Host NIC MAC addresses the BMC should report (checked against discovery when given)."""
     bom: dict[Name, str] = Field(default_factory=dict)
     """Golden firmware/driver versions, keyed like discovered firmware (bios, bmc, gpu_driver...)."""
+    firmware: FirmwareBom = Field(default_factory=dict)
+    """Golden firmware per component kind, exact or minimum (anyrack.site.firmware; ``anyrack firmware check``)."""
     burnin: Burnin | None = None
     """Burn-in tiers and limits; the inventory passes them on as ``anyrack_sku.burnin``."""
 

@@ -63,6 +63,9 @@ class Profile:
     gpu_finder: GpuFinder | None = None
     """Where GPUs are found when the standard places (Processors of type GPU) have none."""
     description: str = ""
+    firmware_kinds: tuple[tuple[str, str], ...] = ()
+    """(regex over a FirmwareInventory member's ``Id Name``, kind), tried before the generic rules
+    (anyrack.bmc.firmware.kinds); kind ``ignore`` leaves out a member that is no running firmware."""
 
 
 def _builtin(name: str) -> Profile:

@@ -12,6 +12,10 @@ PROFILE = Profile(
     name="dell",
     detect=_detect,
     description="Dell iDRAC 9/10",
+    # iDRAC9 6.x FirmwareInventory lists each running image twice (Current-…, Installed-…) and the rollback
+    # images (Previous-…); only Installed-… is counted. The iDRAC names itself, not "BMC".
+    firmware_kinds=((r"^(Current|Previous)-", "ignore"), (r"ServiceModule|Diagnostics|DriverPack", "other"),
+                    (r"iDRAC", "bmc")),
     quirks=Quirks(
         # iDRAC9 (6.x, 7.x): BIOS changes go to Bios/Settings and need a config job applied at reboot.
         bios_settings_path="Settings",

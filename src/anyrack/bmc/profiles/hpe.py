@@ -58,6 +58,10 @@ async def find_gpus(client: Any, system_path: str) -> list[dict]:
 
 
 PROFILE = Profile(
+    # iLO 5 2.70: "iLO 5" is the BMC, "System ROM" the BIOS ("Redundant System ROM" its backup image), the
+    # HGX baseboard, the NVSwitch and each GPU appear by product name only.
+    firmware_kinds=((r"Redundant System ROM", "ignore"), (r"(^|\s)iLO", "bmc"), (r"System ROM", "bios"),
+                    (r"NV ?Switch", "nvswitch"), (r"HGX", "other"), (r"NVIDIA", "gpu")),
     name="hpe",
     detect=_detect,
     description="HPE iLO 5/6",

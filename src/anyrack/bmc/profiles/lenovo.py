@@ -9,6 +9,9 @@ def _detect(info: RootInfo) -> bool:
 
 
 PROFILE = Profile(
+    # XCC (TGBT 1.40): the BMC's backup image is listed beside the primary (BMC-Backup); LXPM is the
+    # provisioning manager, not the BIOS (that is "UEFI").
+    firmware_kinds=((r"^BMC-Backup", "ignore"), (r"LXPM", "other")),
     name="lenovo",
     detect=_detect,
     description="Lenovo XClarity Controller",

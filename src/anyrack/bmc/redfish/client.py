@@ -287,15 +287,17 @@ class RedfishClient:
         return (answer if isinstance(answer, dict) else {}), dict(headers)
 
     async def request(self, method: str, path: str, body: dict | None = None, *, headers: dict | None = None,
-                      check: bool = True) -> tuple[int, Any, Any]:
+                      check: bool = True, data: bytes | None = None) -> tuple[int, Any, Any]:
         """One request with retries on transient failures; raises HttpError for error statuses if ``check``."""
         async with self._limit:
-            status, resp_headers, answer = await self._send(method, path, body, headers=headers, retry=True)
+            status, resp_headers, answer = await self._send(method, path, body, headers=headers, retry=True,
+                                                            data=data)
             if status == 401 and self.use_session and self._token:
                 # The session expired or was dropped by the BMC: log in again once.
                 self._token = self._session_uri = None
                 await self.login(await self.root())
-                status, resp_headers, answer = await self._send(method, path, body, headers=headers, retry=True)
+                status, resp_headers, answer = await self._send(method, path, body, headers=headers, retry=True,
+                                                                data=data)
         if status in (401, 403):
             raise BmcAuthFailed(node=self.node, detail=f"{method} {path}: HTTP {status}: "
                                                        f"{redfish_message(answer) or 'credentials refused'}")
@@ -304,7 +306,7 @@ class RedfishClient:
         return status, resp_headers, answer
 
     async def _send(self, method: str, path: str, body: dict | None, *, headers: dict | None = None,
-                    auth: bool = True, retry: bool = False) -> tuple[int, Any, Any]:
+                    auth: bool = True, retry: bool = False, data: bytes | None = None) -> tuple[int, Any, Any]:
         url = urljoin(self.base + "/", path)
         if origin(url) != self.origin:  # it would carry the token or password elsewhere: never followed
             raise ForeignLink(node=self.node, method=method, path=path.split("?", 1)[0] if "@" not in path
@@ -320,7 +322,9 @@ class RedfishClient:
             delay = self.backoff * (2**attempt) * (0.5 + random.random())
             try:
                 self.requests += 1
-                async with self.http.request(method, url, json=body, headers=hdrs, ssl=self.tls,
+                # data: raw bytes (a firmware image, multipart) instead of a JSON body
+                async with self.http.request(method, url, json=None if data is not None else body, data=data,
+                                             headers=hdrs, ssl=self.tls,
                                              timeout=self.timeout, allow_redirects=False) as resp:
                     raw = await resp.read()
                     answer = _json(raw)

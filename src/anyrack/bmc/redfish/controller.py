@@ -11,10 +11,11 @@ import aiohttp
 
 from anyrack.bmc import api
 from anyrack.bmc.api import BootOverride, Controller, FirmwareItem, Health, PowerState
+from anyrack.bmc.firmware.inventory import components
 from anyrack.bmc.profiles import Profile, RootInfo, detect_profile, get_profile
 from anyrack.bmc.redfish import settings
 from anyrack.bmc.redfish.client import RedfishClient, expand_query, ssl_context
-from anyrack.bmc.redfish.inventory import collect_facts, known, link
+from anyrack.bmc.redfish.inventory import collect_facts, link
 from anyrack.bmc.redfish.resources.chassis import Chassis
 from anyrack.bmc.redfish.resources.managers import Manager
 from anyrack.bmc.redfish.resources.sessions import ServiceRoot
@@ -312,10 +313,13 @@ class RedfishController(Controller):
 
     # firmware and health -----------------------------------------------------------------------
     async def firmware(self) -> list[FirmwareItem]:
+        """This node's firmware images by component kind (docs/firmware.md)."""
+        assert self.profile is not None
         update = await self.c.get(link(self.root, "UpdateService") or "/redfish/v1/UpdateService")
-        items = await self.c.members(link(update, "FirmwareInventory"))
-        return sorted((FirmwareItem(str(i.get("Id")), str(i.get("Name") or i.get("Id")), known(i.get("Version")) or "",
-                                    i.get("Updateable")) for i in items), key=lambda f: f.id)
+        found = components(await self.c.members(link(update, "FirmwareInventory")), self.profile.firmware_kinds,
+                           self.system_id or next(iter(self.systems), None), tuple(self.systems))
+        return [FirmwareItem(c["id"], c["name"], c["version"] or "", c["updateable"], c["kind"], c["path"])
+                for c in found]
 
     async def health(self) -> Health:
         system = ComputerSystem(await self.c.get(self.system_path))

@@ -14,6 +14,7 @@ import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from anyrack.bmc.firmware.inventory import read_components
 from anyrack.bmc.profiles import Profile
 from anyrack.bmc.redfish.client import DEGRADABLE, RedfishClient
 from anyrack.bmc.redfish.resources import Link, Links, known
@@ -188,9 +189,11 @@ async def collect_facts(client: RedfishClient, node: str, url: str, profile: Pro
     system, manager = ComputerSystem(system_doc), Manager(manager_doc)
     chassis, identity_chassis = await _chassis_of(base, system, manager)
     # Every independent chain starts at once, NICs first (see nics()).
-    nic_list, gpus = await asyncio.gather(
+    others = tuple(h.rstrip("/").rsplit("/", 1)[-1] for h in hosts or [])
+    nic_list, gpus, components = await asyncio.gather(
         nics(nic_reader, system, manager, chassis, profile),
-        _all_gpus(gpu_reader, profile, system_paths, hosts or [host_path], system, chassis))
+        _all_gpus(gpu_reader, profile, system_paths, hosts or [host_path], system, chassis),
+        read_components(base, root, profile.firmware_kinds, system.id, others))
     firmware = {"bios": system.bios_version, "bmc": manager.firmware}
     gpu_fw = {g["firmware"] for g in gpus if g.get("firmware")}
     if len(gpu_fw) == 1:
@@ -210,6 +213,7 @@ async def collect_facts(client: RedfishClient, node: str, url: str, profile: Pro
         "nics_complete": any(n["mac"] for n in nic_list) and nic_reader.complete,
         "firmware": {k: v for k, v in firmware.items() if v},
         "problems": [{k: v for k, v in p.items() if v is not None} for p in problems],
+        "components": [{k: v for k, v in c.items() if v is not None} for c in components],
     }
     for section in ("bmc", "system"):
         doc[section] = {k: v for k, v in doc[section].items() if v is not None}

@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from anyrack.lab.emulator import accounts, bios, media, sessions, system
+from anyrack.lab.emulator import accounts, bios, media, sessions, system, updates
 from anyrack.lab.emulator.auth import OPEN_KEYS, authenticate
 from anyrack.lab.emulator.expand import expand_answer
 from anyrack.lab.emulator.faults import inject
@@ -180,6 +180,8 @@ async def _answer(state: BmcState, request: web.Request, stopping: asyncio.Event
     if injected is not None:
         return injected
     state.settle()
+    updates.advance(state)
+    await updates.drop_if_down(state, request)  # a BMC restarting mid-update answers nothing
     if not open_path and authenticate(state, request) is None:
         return unauthorized()
     problem = None if key is not None and "?" in key else check_request(request)  # a recorded page: X?$skip=50
@@ -190,6 +192,8 @@ async def _answer(state: BmcState, request: web.Request, stopping: asyncio.Event
     if state.busy and method in ("PATCH", "POST"):
         state.busy = False
         return not_ready(str(state.tree.behaviour.get("not_ready_message_id", "NotReady")))
+    if method == "POST" and updates.endpoint(state, raw_path):
+        return _respond(state, await updates.post(state, request, updates.endpoint(state, raw_path) or ""))
     if method == "POST":
         return _respond(state, _post(state, key, raw_path, await _body(request)))
     if key is None:

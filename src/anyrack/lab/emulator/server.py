@@ -25,7 +25,7 @@ from aiohttp import web
 
 from anyrack import aio
 from anyrack.errors import AnyrackError, InputError
-from anyrack.lab.emulator import accounts, bios, sessions, system
+from anyrack.lab.emulator import accounts, bios, sessions, system, updates
 from anyrack.lab.emulator.dispatch import handle
 from anyrack.lab.emulator.listing import BmcEntry, write_listing
 from anyrack.lab.emulator.plan import plan
@@ -45,8 +45,9 @@ class ListenError(AnyrackError):
 
 def new_bmc(config: BmcConfig) -> BmcState:
     """A BMC in its recorded state, with the default user installed and its set-up faults applied."""
-    state = BmcState(config, on_boot=[bios.apply_pending, system.end_boot_once])
+    state = BmcState(config, on_boot=[bios.apply_pending, system.end_boot_once, updates.apply_staged])
     accounts.install_default_user(state)
+    updates.install(state)
     if "session-limit" in config.faults:
         sessions.fill_pool(state)
     return state

@@ -28,6 +28,8 @@ from anyrack.errors import InputError
 from anyrack.lab.emulator.quirks import quirk_name
 
 FAULT_KINDS = ("timeout", "5xx", "401", "503", "slow-power-on", "session-limit", "reset")
+UPDATE_FAULT_KINDS = ("update-hang", "update-reset", "update-silent", "update-on-reset")
+"""Faults of the UpdateService only (anyrack.lab.emulator.updates): every other request is answered normally."""
 SLOW_POWER_ON_S = 46.0
 """Power-on time of the slow-power-on fault (seen on large GPU servers)."""
 
@@ -41,8 +43,9 @@ class LabSpecError(InputError):
 def fault_kind(kind: str) -> str:
     """The canonical name of a fault kind; raises LabSpecError."""
     canonical = kind.strip().lower().replace("_", "-")
-    if canonical not in FAULT_KINDS:
-        raise LabSpecError(what=f"fault {kind!r}", reason=f"unknown kind (known: {', '.join(FAULT_KINDS)})")
+    if canonical not in FAULT_KINDS + UPDATE_FAULT_KINDS:
+        known = ", ".join(FAULT_KINDS + UPDATE_FAULT_KINDS)
+        raise LabSpecError(what=f"fault {kind!r}", reason=f"unknown kind (known: {known})")
     return canonical
 
 

@@ -94,6 +94,8 @@ class BmcState:
     """The next write is refused as 'not ready' (symptom busy_after_power, set by a power change)."""
     on_boot: list[Callable[[BmcState, str], None]] = field(default_factory=list)
     """Called with the system key each time a system finishes powering on."""
+    updates: dict[str, Any] = field(default_factory=dict)
+    """The UpdateService's tasks and staged images (anyrack.lab.emulator.updates)."""
 
     def __post_init__(self) -> None:
         for key in self.layout.systems:

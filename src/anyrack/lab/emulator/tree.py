@@ -166,10 +166,12 @@ def _read_tree(root: Path) -> Tree:
 
 
 BEHAVIOUR_FILE = "emulator.yaml"
-BEHAVIOUR_KEYS = {"bios_settings_path": str, "not_ready_message_id": str}
+BEHAVIOUR_KEYS = {"bios_settings_path": str, "not_ready_message_id": str, "update_service": dict}
 """``bios_settings_path``: where the firmware takes BIOS changes when its Bios resource names no
 SettingsObject (relative to the Bios resource; default ``Settings``). ``not_ready_message_id``: the
-MessageId the firmware answers with while it is not ready (symptom busy_after_power)."""
+MessageId the firmware answers with while it is not ready (symptom busy_after_power). ``update_service``:
+properties the firmware's UpdateService has that the recording lacks (an update method), merged over it
+(updates.py)."""
 
 
 def _behaviour(root: Path) -> dict[str, Any]:

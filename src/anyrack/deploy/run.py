@@ -2,7 +2,7 @@
 
 Per node, in stages (all nodes at once, each with its own timeouts):
 
-  bmc           open the BMC, read the power state (a running node is forced off first)
+  bmc           open the BMC, read the power state (a running node is refused unless ``force``; then forced off)
   media         (--via virtual-media) the node's ISO inserted as virtual CD, verified by read-back: a BMC
                 that refuses stops the node here, before it is powered on
   boot-override one-time network (or CD) boot, verified by read-back: a BMC that refuses stops the node
@@ -50,6 +50,7 @@ class DeployOptions:
     via: str = "pxe"
     # virtual media: the ISO's URL, {node} replaced by the node's name (roles/pxe_server's <root>/media/<node>.iso)
     media_url: str | None = None
+    force: bool = False  # a node found powered on is forced off (else refused before any change)
 
 
 @dataclass
@@ -183,8 +184,11 @@ async def _wait_ramdisk(node: Node, bmc, cb: Callback, channel, opts: DeployOpti
 
 
 async def _stages(node: Node, bmc, cb: Callback, opts: DeployOptions, at: _Attempt) -> None:  # noqa: ANN001
-    if await bmc.power_state() != "Off":
-        at.progress(f"{node.name}: bmc: powered on: forcing it off first")
+    if (state := await bmc.power_state()) != "Off":
+        if not opts.force:
+            raise StageFailed("bmc", f"the node is powered {state.lower()}: refused (it may be running an OS or "
+                              "jobs); nothing was changed; deploy it with --force to power it off", retry=False)
+        at.progress(f"{node.name}: bmc: powered on: forcing it off first (--force)")
         await bmc.power("off", wait=opts.power_timeout)
     media = await _insert_media(node, bmc, opts, at) if opts.via == "virtual-media" else None
     try:

@@ -6,7 +6,6 @@ import ipaddress
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import click
@@ -98,6 +97,9 @@ def _print_plan(plan: dict, as_json: bool) -> None:
 @click.option("--force", is_flag=True, help="Force nodes that are powered on off and reimage them (refused without).")
 @click.option("--yes", is_flag=True, help="Confirm --all/--force without asking (needed when not on a terminal).")
 @click.option("--plan", "show_plan", is_flag=True, help="Print which nodes, disks and stages would run; touch nothing.")
+@click.option("--retry-failed", is_flag=True, help="Only the nodes that failed (or never finished) in the last run.")
+@click.option("--concurrency", type=click.IntRange(1, 10_000), help="Nodes in flight at once [default: the site "
+                                                                     "file's deploy.concurrency, else 64].")
 @click.option("--callback", metavar="ADDRESS:PORT",
               help=f"Where the ramdisks report [default: this machine's address on the provisioning network, "
                    f"port {CALLBACK_PORT}]; must match the PXE server's pxe_server_callback.")
@@ -117,7 +119,7 @@ def _print_plan(plan: dict, as_json: bool) -> None:
               help="Repeat a failed attempt this many times (a refused boot override is never retried).")
 @click.option("--json", "as_json", is_flag=True, help="Print the per-node report as JSON.")
 def deploy_cmd(path: Path, limit: tuple[str, ...], everything: bool, force: bool, yes: bool, show_plan: bool,
-               callback: str | None, via: str, media_url: str | None,
+               retry_failed: bool, concurrency: int | None, callback: str | None, via: str, media_url: str | None,
                ssh_user: str, ssh_key: Path | None, ca_file: Path | None, pxe_timeout: float, write_timeout: float,
                boot_timeout: float, retries: int, as_json: bool) -> None:
     """Deploy the OS onto the site's nodes: one-time network boot through each node's BMC, power on, PXE,
@@ -138,13 +140,21 @@ def deploy_cmd(path: Path, limit: tuple[str, ...], everything: bool, force: bool
     """
     from anyrack import aio
     from anyrack.bmc.discover import resolve_passwords
-    from anyrack.deploy.run import DeployOptions, deploy
+    from anyrack.deploy.run import DeployOptions, deploy, failed_last_time, save_report
     from anyrack.deploy.targets import check_boot_macs, plan, select
-    from anyrack.filetree import write_atomic
     from anyrack.site import load_site
 
     _check_media_url(via, media_url)
     site = load_site(path)
+    reports = path.parent / ".anyrack" / "deploy"
+    if retry_failed:
+        if limit or everything:
+            raise InputError(detail="--retry-failed picks the nodes itself: no --limit or --all with it")
+        if not (limit := tuple(failed_last_time(reports))):
+            click.echo(f"{reports}: no failed nodes recorded; nothing to retry", err=True)
+            return
+        limit = (",".join(limit),)
+        click.echo(f"retrying the last run's failed nodes: {limit[0]}", err=as_json)
     targets = select(site, limit, everything)
     check_boot_macs(targets, via)
     if show_plan:
@@ -159,17 +169,16 @@ def deploy_cmd(path: Path, limit: tuple[str, ...], everything: bool, force: bool
     opts = DeployOptions(pxe_timeout=pxe_timeout, write_timeout=write_timeout, boot_timeout=boot_timeout,
                          retries=retries, ssh_user=ssh_user, ssh_key=str(ssh_key) if ssh_key else None,
                          ca_file=str(ca_file) if ca_file else None, via=via, media_url=media_url, force=force)
-    results = aio.run(deploy(site, nodes, passwords, where, opts,
-                             lambda line: click.echo(line, err=as_json)))
-    report = {"site": site.site, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-              "nodes": [r.as_dict() for r in results]}
-    out = path.parent / ".anyrack" / "deploy" / f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(out, json.dumps(report, indent=1) + "\n")
+    reports.mkdir(parents=True, exist_ok=True)
+    run = aio.run(deploy(site, nodes, passwords, where, opts, lambda line: click.echo(line, err=as_json),
+                         journal_dir=reports, concurrency=concurrency))
+    results = run.results
+    out = save_report(reports, site, run)
     if as_json:
-        click.echo(json.dumps(report, indent=1))
+        click.echo(out.read_text().rstrip())
     else:
         rows = [(r.node, "ok" if r.ok else "FAILED", r.stage, f"{r.seconds:.0f}", r.detail[:90]) for r in results]
         click.echo(table(rows, ("node", "result", "stage", "seconds", "detail")))
+        click.echo(run.summary())
         click.echo(f"report: {out}")
     sys.exit(0 if all(r.ok for r in results) else 1)

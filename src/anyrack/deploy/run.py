@@ -24,11 +24,16 @@ repeats a failed attempt from power-off that many times, never more.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
+from anyrack.bmc.journal import Journal
 from anyrack.deploy.callback import Callback
+from anyrack.deploy.fleet import Fleet
 from anyrack.errors import AnyrackError
 from anyrack.site.model import Node, Site
 
@@ -51,6 +56,11 @@ class DeployOptions:
     # virtual media: the ISO's URL, {node} replaced by the node's name (roles/pxe_server's <root>/media/<node>.iso)
     media_url: str | None = None
     force: bool = False  # a node found powered on is forced off (else refused before any change)
+    poll_s: float = 3.0  # power state polls while waiting for the ramdisk's power-off
+    ssh_poll_s: float = 5.0
+    # (address, options) → the hostname the node answers with on SSH, or None; default: the ssh client.
+    # A stand-in (the simulated ramdisk of anyrack.lab.deploysim) replaces it where no OS boots.
+    ssh_probe: Callable[[str, DeployOptions], Awaitable[str | None]] | None = None
 
 
 @dataclass
@@ -76,9 +86,14 @@ class StageFailed(Exception):
 class _Attempt:
     """One attempt at one node: stages timed, progress printed as ``node: stage: ...``."""
 
-    def __init__(self, node: Node, result: NodeResult, progress: Progress) -> None:
-        self.node, self.result, self.progress = node, result, progress
+    def __init__(self, node: Node, result: NodeResult, progress: Progress, fleet: Fleet | None = None) -> None:
+        self.node, self.result, self.progress, self.fleet = node, result, progress, fleet
         self.stage, self.started = "", time.monotonic()
+
+    async def power_on(self, bmc) -> None:  # noqa: ANN001
+        """Power the node on, within its rack's power-on window when the run has one."""
+        async with self.fleet.power_on(self.node.rack) if self.fleet else contextlib.nullcontext():
+            await bmc.power("on", wait=60)
 
     def enter(self, stage: str, what: str) -> None:
         self._close()
@@ -110,12 +125,12 @@ async def _ssh_hostname(address: str, opts: DeployOptions) -> str | None:
     return out.decode().strip() if proc.returncode == 0 else None
 
 
-async def _wait_power(bmc, state: str, timeout_s: float) -> bool:  # noqa: ANN001
+async def _wait_power(bmc, state: str, timeout_s: float, poll_s: float = 3) -> bool:  # noqa: ANN001
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if await bmc.power_state() == state:
             return True
-        await asyncio.sleep(3)
+        await asyncio.sleep(poll_s)
     return False
 
 
@@ -211,7 +226,7 @@ async def _deploy_and_boot(node: Node, bmc, cb: Callback, opts: DeployOptions, a
                           retry=False) from None
     channel = cb.arm(node.name)
     at.enter("power-on", "powering on")
-    await bmc.power("on", wait=60)
+    await at.power_on(bmc)
     await _wait_ramdisk(node, bmc, cb, channel, opts, at, media)
     at.enter("write", "ramdisk up: writing the image")
     event = await cb.wait(node.name, ("written", "failed"), opts.write_timeout)
@@ -222,32 +237,34 @@ async def _deploy_and_boot(node: Node, bmc, cb: Callback, opts: DeployOptions, a
                   if event == "failed" else f"no report within {opts.write_timeout:.0f} s")
         raise StageFailed("write", detail)
     at.enter("power-off", "image written (sha256 verified); waiting for the node to power off")
-    if not await _wait_power(bmc, "Off", opts.power_timeout):
+    if not await _wait_power(bmc, "Off", opts.power_timeout, opts.poll_s):
         await bmc.power("off", wait=opts.power_timeout)
     at.enter("boot-disk", ("virtual media ejected; " if media else "") + "boot from disk, persistently; powering on")
     if media:
         await bmc.eject_media()
     await bmc.set_boot_override("disk", persistent=True)
-    await bmc.power("on", wait=60)
+    await at.power_on(bmc)
     address = node.addresses.management
     at.enter("ssh", f"waiting for {opts.ssh_user}@{address} to answer as {node.name} (up to {opts.boot_timeout:.0f} s)")
     deadline, seen = time.monotonic() + opts.boot_timeout, None
+    probe = opts.ssh_probe or _ssh_hostname
     while time.monotonic() < deadline:
-        seen = await _ssh_hostname(address, opts)
+        seen = await probe(address, opts)
         if seen == node.name:
             at.done()
             return
-        await asyncio.sleep(5)
+        await asyncio.sleep(opts.ssh_poll_s)
     raise StageFailed("ssh", f"{address} did not answer on SSH as {node.name} within {opts.boot_timeout:.0f} s"
                       + (f" (it answered as {seen!r})" if seen else ""))
 
 
 async def deploy_node(node: Node, site: Site, password: str, cb: Callback, opts: DeployOptions,
-                      progress: Progress) -> NodeResult:
+                      progress: Progress, fleet: Fleet | None = None) -> NodeResult:
+    """Deploy one node through every stage (the one path the CLI and the Pulumi provider share)."""
     result, start = NodeResult(node.name), time.monotonic()
     for attempt in range(1, opts.retries + 2):
         result.attempts = attempt
-        at = _Attempt(node, result, progress)
+        at = _Attempt(node, result, progress, fleet)
         try:
             await _attempt(node, site, password, cb, opts, at)
             result.ok, result.stage, result.detail = True, "done", ""
@@ -264,12 +281,92 @@ async def deploy_node(node: Node, site: Site, password: str, cb: Callback, opts:
     return result
 
 
+JOURNAL = ".deploy-journal"
+
+
+@dataclass
+class FleetRun:
+    """The outcome of a deploy run: per node, and what the limits did."""
+
+    results: list[NodeResult]
+    seconds: float
+    peak: int
+    concurrency: int
+    power_ons: int
+    power_on_wait_s: float
+
+    def summary(self) -> str:
+        failed = [r for r in self.results if not r.ok]
+        stages: dict[str, int] = {}
+        for r in failed:
+            stages[r.stage] = stages.get(r.stage, 0) + 1
+        by_stage = f" ({', '.join(f'{k} {v}' for k, v in sorted(stages.items()))})" if stages else ""
+        ok = len(self.results) - len(failed)
+        return (f"deploy: {ok} ok, {len(failed)} failed{by_stage} in {self.seconds:.0f} s; "
+                f"peak {self.peak} of {self.concurrency} in flight; {self.power_ons} power-ons, "
+                f"{self.power_on_wait_s:.0f} s waited for rack windows")
+
+
 async def deploy(site: Site, nodes: list[Node], passwords: dict[str, str], callback: tuple[str, int],
-                 opts: DeployOptions, progress: Progress) -> list[NodeResult]:
-    async with Callback(*callback) as cb:
-        progress(f"deploy: callback listening on {cb.url}; {len(nodes)} node(s)")
-        jobs = [deploy_node(n, site, passwords[site.credential_of(n)[0]], cb, opts, progress) for n in nodes]
-        results = list(await asyncio.gather(*jobs))
-        if cb.refused:
-            progress(f"deploy: refused ramdisks of nodes not being deployed: {', '.join(sorted(set(cb.refused)))}")
-        return results
+                 opts: DeployOptions, progress: Progress, *, journal_dir: Path | None = None,
+                 concurrency: int | None = None) -> FleetRun:
+    """Deploy ``nodes`` within the site's limits (``concurrency`` overrides the site file's); with
+    ``journal_dir``, a journal there names the nodes an interrupted run did not finish."""
+    settings = site.deploy if concurrency is None else site.deploy.model_copy(update={"concurrency": concurrency})
+    fleet, start = Fleet(settings), time.monotonic()
+    journal = Journal(journal_dir, [n.name for n in nodes], name=JOURNAL) if journal_dir else None
+
+    async def one(node: Node) -> NodeResult:
+        async with fleet.slot():
+            result = await deploy_node(node, site, passwords[site.credential_of(node)[0]], cb, opts, progress, fleet)
+        if journal:
+            journal.record(result)
+        progress(f"deploy: {sum(r.done() for r in jobs)} of {len(nodes)} done, {fleet.in_flight} in flight")
+        return result
+
+    try:
+        async with Callback(*callback) as cb:
+            progress(f"deploy: callback listening on {cb.url}; {len(nodes)} node(s), at most {fleet.concurrency} "
+                     f"in flight, {fleet.per_rack} power-on(s) per rack per {fleet.interval_s:g} s")
+            jobs = [asyncio.ensure_future(one(n)) for n in nodes]
+            results = list(await asyncio.gather(*jobs))
+            if cb.refused:
+                progress(f"deploy: refused ramdisks of nodes not being deployed: {', '.join(sorted(set(cb.refused)))}")
+    finally:
+        if journal:
+            journal.close()
+    run = FleetRun(results, round(time.monotonic() - start, 1), fleet.peak, fleet.concurrency, fleet.power_ons,
+                   round(fleet.waited_s, 1))
+    progress(run.summary())
+    return run
+
+
+def save_report(report_dir: Path, site: Site, run: FleetRun) -> Path:
+    """Write the run's report (``<UTC time>.json``) atomically, then drop the journal: the report says it all."""
+    from anyrack.filetree import write_atomic
+
+    now = time.gmtime()
+    report = {"site": site.site, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", now), "summary": run.summary(),
+              "peak_in_flight": run.peak, "nodes": [r.as_dict() for r in run.results]}
+    out = report_dir / f"{time.strftime('%Y%m%dT%H%M%SZ', now)}.json"
+    n = 1
+    while out.exists():  # two runs within a second keep both reports
+        out, n = report_dir / f"{time.strftime('%Y%m%dT%H%M%SZ', now)}-{n}.json", n + 1
+    report_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(out, json.dumps(report, indent=1) + "\n")
+    (report_dir / JOURNAL).unlink(missing_ok=True)
+    return out
+
+
+def failed_last_time(report_dir: Path) -> list[str]:
+    """Nodes to retry: those the last run's report (the newest ``*.json`` in ``report_dir``) lists as failed,
+    or, when that run was interrupted (its journal is still there), every node it did not finish."""
+    unfinished = Journal.unfinished(report_dir, name=JOURNAL)
+    if unfinished is not None:
+        return sorted(unfinished)
+    reports = sorted(report_dir.glob("*.json"), key=lambda p: p.stat().st_mtime_ns)
+    try:
+        nodes = json.loads(reports[-1].read_text())["nodes"] if reports else []
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    return sorted(str(n.get("node")) for n in nodes if isinstance(n, dict) and not n.get("ok"))

@@ -30,6 +30,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from anyrack.bmc.journal import Journal
 from anyrack.deploy.callback import Callback
@@ -50,6 +51,7 @@ class DeployOptions:
     boot_timeout: float = 900
     retries: int = 0
     ssh_user: str = "root"
+    ssh_port: int = 22
     ssh_key: str | None = None
     ca_file: str | None = None
     via: str = "pxe"
@@ -114,6 +116,8 @@ async def _ssh_hostname(address: str, opts: DeployOptions) -> str | None:
            "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"]
     if opts.ssh_key:
         cmd += ["-i", opts.ssh_key]
+    if opts.ssh_port != 22:
+        cmd += ["-p", str(opts.ssh_port)]
     proc = await asyncio.create_subprocess_exec(*cmd, f"{opts.ssh_user}@{address}", "hostname",
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
     try:
@@ -145,16 +149,24 @@ async def _wait_callback_while_on(bmc, cb: Callback, node: str, timeout_s: float
     return True  # timed out while on: the caller reports it
 
 
-async def _attempt(node: Node, site: Site, password: str, cb: Callback, opts: DeployOptions,
-                   at: _Attempt) -> None:
+OpenBmc = Callable[[], Any]
+"""Returns a new (not yet entered) BMC controller of the node: ``async with open_bmc() as bmc``."""
+
+
+def site_bmc(node: Node, site: Site, password: str, opts: DeployOptions) -> OpenBmc:
+    """How the CLI reaches a node's BMC: its site-file entry and credential."""
     from anyrack.bmc import connect
 
     _, cred = site.credential_of(node)
+    return lambda: connect(node.bmc.url, cred.username, password, node=node.name, ca_file=opts.ca_file,
+                           insecure=node.bmc.insecure, profile=node.bmc.profile_name, timeout=30,
+                           system=node.bmc.system, allow_http=node.bmc.allow_http)
+
+
+async def _attempt(node: Node, open_bmc: OpenBmc, cb: Callback, opts: DeployOptions, at: _Attempt) -> None:
     at.enter("bmc", node.bmc.url)
     try:
-        bmc = connect(node.bmc.url, cred.username, password, node=node.name, ca_file=opts.ca_file,
-                      insecure=node.bmc.insecure, profile=node.bmc.profile_name, timeout=30,
-                      system=node.bmc.system, allow_http=node.bmc.allow_http)
+        bmc = open_bmc()
         async with bmc:
             await _stages(node, bmc, cb, opts, at)
     except AnyrackError as err:
@@ -260,13 +272,27 @@ async def _deploy_and_boot(node: Node, bmc, cb: Callback, opts: DeployOptions, a
 
 async def deploy_node(node: Node, site: Site, password: str, cb: Callback, opts: DeployOptions,
                       progress: Progress, fleet: Fleet | None = None) -> NodeResult:
-    """Deploy one node through every stage (the one path the CLI and the Pulumi provider share)."""
+    """Deploy one node of ``site`` through every stage."""
+    return await run_node(node, site_bmc(node, site, password, opts), cb, opts, progress, fleet)
+
+
+async def deploy_one(node: Node, open_bmc: OpenBmc, callback: tuple[str, int], opts: DeployOptions,
+                     progress: Progress) -> NodeResult:
+    """Deploy one node with a callback server of its own: what the Pulumi ``OsDeploy`` provider runs."""
+    async with Callback(*callback) as cb:
+        return await run_node(node, open_bmc, cb, opts, progress)
+
+
+async def run_node(node: Node, open_bmc: OpenBmc, cb: Callback, opts: DeployOptions, progress: Progress,
+                   fleet: Fleet | None = None) -> NodeResult:
+    """One node through every stage, with ``opts.retries`` more attempts: the one deploy path, used by
+    ``anyrack deploy`` (through :func:`deploy`) and the Pulumi ``OsDeploy`` provider (:func:`deploy_one`)."""
     result, start = NodeResult(node.name), time.monotonic()
     for attempt in range(1, opts.retries + 2):
         result.attempts = attempt
         at = _Attempt(node, result, progress, fleet)
         try:
-            await _attempt(node, site, password, cb, opts, at)
+            await _attempt(node, open_bmc, cb, opts, at)
             result.ok, result.stage, result.detail = True, "done", ""
             progress(f"{node.name}: deployed in {time.monotonic() - start:.0f} s")
             break

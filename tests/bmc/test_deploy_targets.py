@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from tests.bmc.test_deploy import DELL, _deploy_cli, _site
 from tests.iac.bmclab import recording_lab
 
@@ -78,3 +79,26 @@ def test_a_powered_on_node_is_refused_without_force(three, tmp_path: Path) -> No
     assert lab.writes() == []  # it read the power state and changed nothing
     hosts = {h for h, _m, _p in lab.requests}
     assert hosts == {f"{e.host}:{e.port}" for e in entries[1:]}  # the controller's BMC was never asked
+
+
+def test_root_device_hints_show_in_the_plan_and_are_refused_until_the_ramdisk_honours_them(
+        three, tmp_path: Path) -> None:  # noqa: ANN001
+    lab, entries = three
+    site = _site(tmp_path, entries)
+    doc = yaml.safe_load(site.read_text())
+    doc["skus"]["s"]["root_device"] = {"model": "M.2 boot", "size_gb": 480}
+    doc["nodes"][2]["root_device"] = {"serial": "S6EWNA0T123456"}
+    site.write_text(yaml.safe_dump(doc))
+    lab.requests.clear()
+    shown = _deploy_cli(site, entries[0].password, "--limit", "role:compute", "--plan")
+    assert shown.returncode == 0, shown.stderr
+    assert "  disk: root_device (sku s): model=M.2 boot, size_gb=480" in shown.stdout
+    assert "  disk: root_device (node): serial=S6EWNA0T123456" in shown.stdout
+    refused = _deploy_cli(site, entries[0].password, "--limit", "node2", "--callback", "127.0.0.1:0")
+    assert refused.returncode == 2 and "node2: root_device is set, but the deploy ramdisk cannot honour it" in \
+        refused.stderr
+    doc["nodes"][1]["root_device"] = {}
+    site.write_text(yaml.safe_dump(doc))
+    empty = _deploy_cli(site, entries[0].password, "--limit", "node2", "--plan")
+    assert empty.returncode == 2 and "root_device" in empty.stderr and "give at least one of serial" in empty.stderr
+    assert lab.requests == []

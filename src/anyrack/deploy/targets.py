@@ -94,7 +94,7 @@ def disk_of(site: Site, node: Node) -> str:
     """The disk the image would go to, as the operator declared it."""
     hint = site.root_device_of(node)
     if hint is None:
-        return "no root_device hint: the ramdisk's default (the only non-removable disk, else refused)"
+        return "no root_device hint: the ramdisk's default, the first non-removable disk"
     source = "node" if node.root_device else f"sku {node.sku}"
     return "root_device (" + source + "): " + ", ".join(f"{k}={v}" for k, v in hint.given().items())
 
@@ -112,6 +112,18 @@ def plan(site: Site, targets: Targets, via: str, media_url: str | None, force: b
     return {"site": site.site, "nodes": nodes, "skipped": targets.skipped,
             "concurrency": settings.concurrency,
             "power_on": {"per_rack": settings.power_on.per_rack, "interval_s": settings.power_on.interval_s}}
+
+
+def check_root_devices(site: Site, targets: Targets) -> None:
+    """Refuse nodes with a ``root_device`` hint: the deploy ramdisk does not honour hints yet, and writing
+    its default disk instead of the hinted one would destroy data the operator meant to keep.
+
+    :raises InputError: naming the nodes.
+    """
+    if hinted := [n.name for n in targets.nodes if site.root_device_of(n) is not None]:
+        raise InputError(detail=f"{', '.join(hinted)}: root_device is set, but the deploy ramdisk cannot honour it "
+                                "yet (it writes the first non-removable disk); refusing rather than writing another "
+                                "disk; nothing was touched (--plan shows the hint)")
 
 
 def check_boot_macs(targets: Targets, via: str) -> None:

@@ -33,7 +33,8 @@ import time
 from pathlib import Path
 
 from anyrack import aio
-from anyrack.deploy.run import DeployOptions, deploy
+from anyrack.deploy.fleet import deploy
+from anyrack.deploy.run import DeployOptions
 from anyrack.deploy.targets import select
 from anyrack.lab.deploysim import DeploySim, fleet_site, peak_in_flight, power_ons_per_window, timed_lab
 from anyrack.lab.emulator import LabOptions, TreeSpec

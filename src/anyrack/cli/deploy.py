@@ -140,8 +140,9 @@ def deploy_cmd(path: Path, limit: tuple[str, ...], everything: bool, force: bool
     """
     from anyrack import aio
     from anyrack.bmc.discover import resolve_passwords
-    from anyrack.deploy.run import DeployOptions, deploy, failed_last_time, save_report
-    from anyrack.deploy.targets import check_boot_macs, check_root_devices, plan, select
+    from anyrack.deploy.fleet import deploy, failed_last_time, save_report
+    from anyrack.deploy.run import DeployOptions
+    from anyrack.deploy.targets import check_boot_macs, plan, select
     from anyrack.site import load_site
 
     _check_media_url(via, media_url)
@@ -160,7 +161,6 @@ def deploy_cmd(path: Path, limit: tuple[str, ...], everything: bool, force: bool
     if show_plan:
         _print_plan(plan(site, targets, via, media_url, force), as_json)
         return
-    check_root_devices(site, targets)
     nodes = targets.nodes
     passwords = resolve_passwords(site, nodes)
     where = _callback(site, callback)

@@ -25,18 +25,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from anyrack.bmc.journal import Journal
 from anyrack.deploy.callback import Callback
-from anyrack.deploy.fleet import Fleet
 from anyrack.errors import AnyrackError
+from anyrack.site.deployment import RootDevice
 from anyrack.site.model import Node, Site
+
+if TYPE_CHECKING:
+    from anyrack.deploy.fleet import Fleet
 
 Progress = Callable[[str], None]
 STAGES = ("bmc", "media", "boot-override", "power-on", "pxe", "media-boot", "write", "power-off", "boot-disk", "ssh")
@@ -88,8 +88,9 @@ class StageFailed(Exception):
 class _Attempt:
     """One attempt at one node: stages timed, progress printed as ``node: stage: ...``."""
 
-    def __init__(self, node: Node, result: NodeResult, progress: Progress, fleet: Fleet | None = None) -> None:
-        self.node, self.result, self.progress, self.fleet = node, result, progress, fleet
+    def __init__(self, node: Node, result: NodeResult, progress: Progress, fleet: Fleet | None = None,
+                 hint: RootDevice | None = None) -> None:
+        self.node, self.result, self.progress, self.fleet, self.hint = node, result, progress, fleet, hint
         self.stage, self.started = "", time.monotonic()
 
     async def power_on(self, bmc) -> None:  # noqa: ANN001
@@ -139,10 +140,10 @@ async def _wait_power(bmc, state: str, timeout_s: float, poll_s: float = 3) -> b
 
 
 async def _wait_callback_while_on(bmc, cb: Callback, node: str, timeout_s: float) -> bool:  # noqa: ANN001
-    """Wait for the ramdisk's ``start``; False as soon as the node is seen powered off instead."""
+    """Wait for the ramdisk's ``start`` (or its disks refused); False as soon as the node is seen powered off."""
     deadline = time.monotonic() + timeout_s
     while (left := deadline - time.monotonic()) > 0:
-        if await cb.wait(node, ("start",), min(left, 15)) is not None:
+        if await cb.wait(node, ("start", "failed"), min(left, 15)) is not None:
             return True
         if await bmc.power_state() == "Off":
             return "start" in cb.nodes[node].events
@@ -201,6 +202,8 @@ async def _wait_ramdisk(node: Node, bmc, cb: Callback, channel, opts: DeployOpti
     if "start" in channel.events:
         return
     await bmc.power("off", wait=opts.power_timeout)
+    if (refused := channel.events.get("failed", {})).get("stage") == "disk":
+        raise StageFailed(stage, f"the ramdisk's disks: {refused.get('detail')}; powered off", retry=False)
     if media:
         raise StageFailed(stage, f"no deploy ramdisk called back within {opts.pxe_timeout:.0f} s: the node did not "
                           f"boot the virtual CD {media} (the BMC could not fetch it, or the firmware skipped the CD) "
@@ -236,7 +239,7 @@ async def _deploy_and_boot(node: Node, bmc, cb: Callback, opts: DeployOptions, a
     except AnyrackError as err:
         raise StageFailed("boot-override", f"the BMC refused the boot override, node left powered off: {err}",
                           retry=False) from None
-    channel = cb.arm(node.name)
+    channel = cb.arm(node.name, at.hint)
     at.enter("power-on", "powering on")
     await at.power_on(bmc)
     await _wait_ramdisk(node, bmc, cb, channel, opts, at, media)
@@ -273,24 +276,25 @@ async def _deploy_and_boot(node: Node, bmc, cb: Callback, opts: DeployOptions, a
 async def deploy_node(node: Node, site: Site, password: str, cb: Callback, opts: DeployOptions,
                       progress: Progress, fleet: Fleet | None = None) -> NodeResult:
     """Deploy one node of ``site`` through every stage."""
-    return await run_node(node, site_bmc(node, site, password, opts), cb, opts, progress, fleet)
+    return await run_node(node, site_bmc(node, site, password, opts), cb, opts, progress, fleet,
+                          site.root_device_of(node))
 
 
 async def deploy_one(node: Node, open_bmc: OpenBmc, callback: tuple[str, int], opts: DeployOptions,
                      progress: Progress) -> NodeResult:
     """Deploy one node with a callback server of its own: what the Pulumi ``OsDeploy`` provider runs."""
     async with Callback(*callback) as cb:
-        return await run_node(node, open_bmc, cb, opts, progress)
+        return await run_node(node, open_bmc, cb, opts, progress, hint=node.root_device)
 
 
 async def run_node(node: Node, open_bmc: OpenBmc, cb: Callback, opts: DeployOptions, progress: Progress,
-                   fleet: Fleet | None = None) -> NodeResult:
+                   fleet: Fleet | None = None, hint: RootDevice | None = None) -> NodeResult:
     """One node through every stage, with ``opts.retries`` more attempts: the one deploy path, used by
     ``anyrack deploy`` (through :func:`deploy`) and the Pulumi ``OsDeploy`` provider (:func:`deploy_one`)."""
     result, start = NodeResult(node.name), time.monotonic()
     for attempt in range(1, opts.retries + 2):
         result.attempts = attempt
-        at = _Attempt(node, result, progress, fleet)
+        at = _Attempt(node, result, progress, fleet, hint)
         try:
             await _attempt(node, open_bmc, cb, opts, at)
             result.ok, result.stage, result.detail = True, "done", ""
@@ -305,94 +309,3 @@ async def run_node(node: Node, open_bmc: OpenBmc, cb: Callback, opts: DeployOpti
             progress(f"{node.name}: retrying ({attempt} of {opts.retries})")
     result.seconds = round(time.monotonic() - start, 1)
     return result
-
-
-JOURNAL = ".deploy-journal"
-
-
-@dataclass
-class FleetRun:
-    """The outcome of a deploy run: per node, and what the limits did."""
-
-    results: list[NodeResult]
-    seconds: float
-    peak: int
-    concurrency: int
-    power_ons: int
-    power_on_wait_s: float
-
-    def summary(self) -> str:
-        failed = [r for r in self.results if not r.ok]
-        stages: dict[str, int] = {}
-        for r in failed:
-            stages[r.stage] = stages.get(r.stage, 0) + 1
-        by_stage = f" ({', '.join(f'{k} {v}' for k, v in sorted(stages.items()))})" if stages else ""
-        ok = len(self.results) - len(failed)
-        return (f"deploy: {ok} ok, {len(failed)} failed{by_stage} in {self.seconds:.0f} s; "
-                f"peak {self.peak} of {self.concurrency} in flight; {self.power_ons} power-ons, "
-                f"{self.power_on_wait_s:.0f} s waited for rack windows")
-
-
-async def deploy(site: Site, nodes: list[Node], passwords: dict[str, str], callback: tuple[str, int],
-                 opts: DeployOptions, progress: Progress, *, journal_dir: Path | None = None,
-                 concurrency: int | None = None) -> FleetRun:
-    """Deploy ``nodes`` within the site's limits (``concurrency`` overrides the site file's); with
-    ``journal_dir``, a journal there names the nodes an interrupted run did not finish."""
-    settings = site.deploy if concurrency is None else site.deploy.model_copy(update={"concurrency": concurrency})
-    fleet, start = Fleet(settings), time.monotonic()
-    journal = Journal(journal_dir, [n.name for n in nodes], name=JOURNAL) if journal_dir else None
-
-    async def one(node: Node) -> NodeResult:
-        async with fleet.slot():
-            result = await deploy_node(node, site, passwords[site.credential_of(node)[0]], cb, opts, progress, fleet)
-        if journal:
-            journal.record(result)
-        progress(f"deploy: {sum(r.done() for r in jobs)} of {len(nodes)} done, {fleet.in_flight} in flight")
-        return result
-
-    try:
-        async with Callback(*callback) as cb:
-            progress(f"deploy: callback listening on {cb.url}; {len(nodes)} node(s), at most {fleet.concurrency} "
-                     f"in flight, {fleet.per_rack} power-on(s) per rack per {fleet.interval_s:g} s")
-            jobs = [asyncio.ensure_future(one(n)) for n in nodes]
-            results = list(await asyncio.gather(*jobs))
-            if cb.refused:
-                progress(f"deploy: refused ramdisks of nodes not being deployed: {', '.join(sorted(set(cb.refused)))}")
-    finally:
-        if journal:
-            journal.close()
-    run = FleetRun(results, round(time.monotonic() - start, 1), fleet.peak, fleet.concurrency, fleet.power_ons,
-                   round(fleet.waited_s, 1))
-    progress(run.summary())
-    return run
-
-
-def save_report(report_dir: Path, site: Site, run: FleetRun) -> Path:
-    """Write the run's report (``<UTC time>.json``) atomically, then drop the journal: the report says it all."""
-    from anyrack.filetree import write_atomic
-
-    now = time.gmtime()
-    report = {"site": site.site, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", now), "summary": run.summary(),
-              "peak_in_flight": run.peak, "nodes": [r.as_dict() for r in run.results]}
-    out = report_dir / f"{time.strftime('%Y%m%dT%H%M%SZ', now)}.json"
-    n = 1
-    while out.exists():  # two runs within a second keep both reports
-        out, n = report_dir / f"{time.strftime('%Y%m%dT%H%M%SZ', now)}-{n}.json", n + 1
-    report_dir.mkdir(parents=True, exist_ok=True)
-    write_atomic(out, json.dumps(report, indent=1) + "\n")
-    (report_dir / JOURNAL).unlink(missing_ok=True)
-    return out
-
-
-def failed_last_time(report_dir: Path) -> list[str]:
-    """Nodes to retry: those the last run's report (the newest ``*.json`` in ``report_dir``) lists as failed,
-    or, when that run was interrupted (its journal is still there), every node it did not finish."""
-    unfinished = Journal.unfinished(report_dir, name=JOURNAL)
-    if unfinished is not None:
-        return sorted(unfinished)
-    reports = sorted(report_dir.glob("*.json"), key=lambda p: p.stat().st_mtime_ns)
-    try:
-        nodes = json.loads(reports[-1].read_text())["nodes"] if reports else []
-    except (OSError, ValueError, KeyError, TypeError):
-        return []
-    return sorted(str(n.get("node")) for n in nodes if isinstance(n, dict) and not n.get("ok"))

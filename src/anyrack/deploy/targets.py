@@ -114,18 +114,6 @@ def plan(site: Site, targets: Targets, via: str, media_url: str | None, force: b
             "power_on": {"per_rack": settings.power_on.per_rack, "interval_s": settings.power_on.interval_s}}
 
 
-def check_root_devices(site: Site, targets: Targets) -> None:
-    """Refuse nodes with a ``root_device`` hint: the deploy ramdisk does not honour hints yet, and writing
-    its default disk instead of the hinted one would destroy data the operator meant to keep.
-
-    :raises InputError: naming the nodes.
-    """
-    if hinted := [n.name for n in targets.nodes if site.root_device_of(n) is not None]:
-        raise InputError(detail=f"{', '.join(hinted)}: root_device is set, but the deploy ramdisk cannot honour it "
-                                "yet (it writes the first non-removable disk); refusing rather than writing another "
-                                "disk; nothing was touched (--plan shows the hint)")
-
-
 def check_boot_macs(targets: Targets, via: str) -> None:
     """A PXE deploy needs each node's boot MAC (the PXE server answers known MACs only).
 

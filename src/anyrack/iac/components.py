@@ -120,8 +120,9 @@ class GpuNode(pulumi.ComponentResource):
         self.boot = BootOverride(f"{name}-boot", bmc, "pxe" if deployment.os_method == "pxe" else "cd",
                                  opts=pulumi.ResourceOptions(parent=self, depends_on=last))
         token = deployment.redeploy.get(node.name)
+        hint = site.root_device_of(node)
         install = ({**deployment.install, "address": node.addresses.management, "boot_mac": node.boot_mac,
-                    "rack": node.rack} if deployment.install else None)
+                    "rack": node.rack, "root_device": hint.given() if hint else None} if deployment.install else None)
         self.deploy = OsDeploy(f"{name}-deploy", bmc, deployment.os_method, deployment.os_image, deployment.wait,
                                redeploy=token, install=install,
                                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.boot, *deploy_after],

@@ -282,7 +282,8 @@ class OsDeployProvider(BmcProvider):
         host, _, port = str(got["callback"]).rpartition(":")
         node = Node(name=name, rack=got.get("rack") or "pulumi", u=1, sku="pulumi", role="compute",
                     bmc={"url": props["url"], "insecure": bool(props.get("insecure"))},
-                    addresses={"management": got["address"]}, boot_mac=got.get("boot_mac"))
+                    addresses={"management": got["address"]}, boot_mac=got.get("boot_mac"),
+                    root_device=got.get("root_device"))
         opts = DeployOptions(
             via="virtual-media" if props["method"] == "iso" else "pxe", media_url=props.get("image"),
             force=bool(props.get("redeploy") or got.get("force")), ca_file=in_stack(ca) if (ca := props.get("ca_file"))

@@ -78,6 +78,10 @@ class DeploySim:
     os_boot_s: float = 0.2
     fail: dict[str, str] = field(default_factory=dict)
     """Node → the detail its ramdisk reports as ``failed`` at stage ``write`` instead of writing."""
+    disks: str = "nvme0n1,960197124096,0,0,S6EWNA0T100001,,M.2 boot,;nvme1n1,960197124096,0,0,S6EWNA0T100002,,M.2 boot,"
+    """What every simulated ramdisk lists as its disks on ``start`` (the real script's ``list_disks``)."""
+    written: dict[str, str] = field(default_factory=dict)
+    """Node → the disk its ramdisk wrote (the callback's ``go /dev/X``, else the script's default)."""
     os_up: dict[str, str] = field(default_factory=dict)
     """Management address → node name, while that node's installed OS runs."""
     answers: dict[str, list[str]] = field(default_factory=dict)
@@ -118,13 +122,16 @@ class DeploySim:
         await asyncio.sleep(self.boot_s)
         timeout = aiohttp.ClientTimeout(total=15)  # the script's `timeout 15 wget`
         async with aiohttp.ClientSession(timeout=timeout) as http:
-            if await self._call(http, name, "start") == "go":
-                await self._call(http, name, "writing", {"disk": "/dev/nvme0n1"})
+            answer = await self._call(http, name, "start", {"disks": self.disks})
+            if answer == "go" or answer.startswith("go /dev/"):
+                disk = answer[3:] or "/dev/nvme0n1"
+                await self._call(http, name, "writing", {"disk": disk})
                 await asyncio.sleep(self.write_s)
                 if name in self.fail:
                     await self._call(http, name, "failed", {"stage": "write", "detail": self.fail[name]})
                 else:
-                    await self._call(http, name, "written", {"sha256": "0" * 64, "disk": "/dev/nvme0n1"})
+                    await self._call(http, name, "written", {"sha256": "0" * 64, "disk": disk})
+                    self.written[name] = disk
         state.transition(system, "Off", boots=False)  # poweroff -f, written or not
 
     async def _os(self, name: str, address: str, state: BmcState, system: str) -> None:

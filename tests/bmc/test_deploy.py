@@ -81,8 +81,8 @@ def test_refused_boot_override_fails_before_power_on(tmp_path: Path) -> None:
 
 def test_no_ramdisk_fails_at_pxe_and_powers_the_node_off(tmp_path: Path) -> None:
     with serve_lab([TreeSpec(DELL)], LabOptions()) as (entry,):
-        done = _deploy_cli(_site(tmp_path, [entry]), entry.password, "--callback", "127.0.0.1:0",
-                           "--pxe-timeout", "3")
+        done = _deploy_cli(_site(tmp_path, [entry]), entry.password, "--limit", "node1", "--force", "--yes",
+                           "--callback", "127.0.0.1:0", "--pxe-timeout", "3")
         assert done.returncode == 1, done.stdout + done.stderr
         assert "node1: boot-override: network boot (PXE), once" in done.stdout
         assert ("node1: FAILED at pxe: no deploy ramdisk called back within 3 s: the node did not boot from the "
@@ -93,7 +93,7 @@ def test_no_ramdisk_fails_at_pxe_and_powers_the_node_off(tmp_path: Path) -> None
 def test_unknown_node_is_bad_input(tmp_path: Path) -> None:
     with serve_lab([TreeSpec(DELL)], LabOptions()) as (entry,):
         done = _deploy_cli(_site(tmp_path, [entry]), entry.password, "--limit", "nope")
-        assert done.returncode == 2 and "--limit: no node nope in the site file" in done.stderr
+        assert done.returncode == 2 and "--limit 'nope' matches no node of site t; nothing was touched" in done.stderr
         assert not (tmp_path / ".anyrack").exists()
 
 
@@ -125,7 +125,7 @@ def test_ramdisk_failure_is_reported_with_its_stage_and_retried_once(tmp_path: P
         async def go() -> tuple:
             async with Callback("127.0.0.1", 0) as cb:
                 cb.port = cb._runner.addresses[0][1]
-                opts = DeployOptions(pxe_timeout=30, write_timeout=30, power_timeout=10, retries=1)
+                opts = DeployOptions(pxe_timeout=30, write_timeout=30, power_timeout=10, retries=1, force=True)
                 return await asyncio.wait_for(asyncio.gather(  # never hangs: 120 s at most
                     deploy_node(node, site, entry.password, cb, opts, lines.append), ramdisk(cb, 2)), 120)
 
@@ -192,7 +192,7 @@ def test_virtual_media_deploy_inserts_boots_the_cd_and_ejects(tmp_path: Path) ->
             async with Callback("127.0.0.1", 0) as cb:
                 cb.port = cb._runner.addresses[0][1]
                 opts = DeployOptions(pxe_timeout=30, write_timeout=30, power_timeout=3, boot_timeout=1,
-                                     via="virtual-media", media_url=url)
+                                     via="virtual-media", media_url=url, force=True)
                 return await asyncio.wait_for(asyncio.gather(
                     deploy_node(node, site, entry.password, cb, opts, lines.append), ramdisk(cb)), 120)
 

@@ -160,7 +160,7 @@ def test_a_pxe_server_that_does_not_answer_fails_naming_node_and_stage(metal: Me
     pxe = metal.machine("pxe1").address
     assert metal.ssh(pxe, "sudo systemctl stop dnsmasq").returncode == 0
     try:
-        done = metal.anyrack("deploy without DHCP", "deploy", str(metal.site), "--limit", "metal1",
+        done = metal.anyrack("deploy without DHCP", "deploy", str(metal.site), "--limit", "metal1", "--force", "--yes",
                              "--pxe-timeout", "120", "--ssh-user", "anyrack", "--ssh-key", str(metal.key))
     finally:
         assert metal.ssh(pxe, "sudo systemctl start dnsmasq").returncode == 0
@@ -170,8 +170,8 @@ def test_a_pxe_server_that_does_not_answer_fails_naming_node_and_stage(metal: Me
 
 
 def test_anyrack_deploy_takes_a_blank_vm_to_ssh(metal: Metal) -> None:
-    done = metal.anyrack("deploy", "deploy", str(metal.site), "--limit", "metal1", "--ssh-user", "anyrack",
-                         "--ssh-key", str(metal.key), "--json", timeout=2400)
+    done = metal.anyrack("deploy", "deploy", str(metal.site), "--limit", "metal1", "--force", "--yes",
+                         "--ssh-user", "anyrack", "--ssh-key", str(metal.key), "--json", timeout=2400)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     node = json.loads(done.stdout)["nodes"][0]
     assert node["ok"] and node["attempts"] == 1
@@ -224,9 +224,9 @@ def test_virtual_media_deploys_the_node_again_without_dhcp(metal: Metal) -> None
         assert answer.read(0x8006)[0x8001:] == b"CD001"  # an ISO 9660 volume, served by the PXE server
     assert metal.ssh(node, "sudo touch /var/tmp/before-virtual-media").returncode == 0
     assert metal.ssh(pxe, "sudo systemctl stop dnsmasq").returncode == 0
-    cmd = [str(BIN / "anyrack"), "deploy", str(metal.site), "--limit", "metal1", "--via", "virtual-media",
-           "--media-url", f"http://{pxe}:8080/media/{{node}}.iso", "--ssh-user", "anyrack", "--ssh-key",
-           str(metal.key), "--json"]
+    cmd = [str(BIN / "anyrack"), "deploy", str(metal.site), "--limit", "metal1", "--force", "--yes",
+           "--via", "virtual-media", "--media-url", f"http://{pxe}:8080/media/{{node}}.iso",
+           "--ssh-user", "anyrack", "--ssh-key", str(metal.key), "--json"]
     start, progress = time.monotonic(), []
     proc = subprocess.Popen(cmd, cwd=ROOT, env=metal.env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:

@@ -25,9 +25,9 @@ class _Outcome(Protocol):
 class Journal:
     """Opened at the start of a run (replacing an older journal); :meth:`finish` removes it."""
 
-    def __init__(self, out: Path, nodes: list[str]) -> None:
-        self.path = out / NAME
-        tmp = out / f".{NAME}.new"
+    def __init__(self, out: Path, nodes: list[str], name: str = NAME) -> None:
+        self.path = out / name
+        tmp = out / f".{name}.new"
         with open(tmp, "w", encoding="utf-8") as handle:  # the planned nodes, then renamed into place whole
             handle.write(json.dumps({"planned": nodes}) + "\n")
             handle.flush()
@@ -51,10 +51,10 @@ class Journal:
         self.path.unlink(missing_ok=True)
 
     @staticmethod
-    def unfinished(out: Path) -> set[str] | None:
+    def unfinished(out: Path, name: str = NAME) -> set[str] | None:
         """Nodes the interrupted last run did not finish successfully; None if that run completed."""
         try:
-            lines = (out / NAME).read_text(encoding="utf-8").splitlines()
+            lines = (out / name).read_text(encoding="utf-8").splitlines()
         except (OSError, UnicodeDecodeError):
             return None
         planned: set[str] = set()

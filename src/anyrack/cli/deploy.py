@@ -6,7 +6,6 @@ import ipaddress
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import click
@@ -50,7 +49,8 @@ def _check_media_url(via: str, url: str | None) -> None:
             raise InputError(detail="--media-url is for --via virtual-media only")
         return
     if not url:
-        raise InputError(detail="--via virtual-media needs --media-url (the ISO's URL, {node} for the node's name)")
+        raise InputError(detail="--via virtual-media needs --media-url (the ISO's URL, {node} for the node's name); "
+                                "nothing was touched")
     if not url.startswith(("http://", "https://")) or "{node}" not in url:
         raise InputError(detail=f"--media-url {url!r}: expected an http(s) URL with {{node}} in it, "
                                 "e.g. http://10.78.0.10:8080/media/{node}.iso")
@@ -60,9 +60,46 @@ def _check_media_url(via: str, url: str | None) -> None:
         raise InputError(detail=f"--media-url {url!r}: only {{node}} may stand in braces") from None
 
 
+def _confirm(count: int, everything: bool, force: bool, yes: bool) -> None:
+    """``--all`` and ``--force`` are confirmed on a terminal, and need ``--yes`` elsewhere."""
+    if not (everything or force) or yes:
+        return
+    what = " and ".join(w for w, on in (("--all", everything), ("--force", force)) if on)
+    if not sys.stdin.isatty():
+        raise InputError(detail=f"{what} reimages nodes without asking: add --yes (not on a terminal, so "
+                                "nobody can confirm); nothing was touched")
+    click.confirm(f"Reimage {count} node(s){', forcing powered-on nodes off' if force else ''}?", abort=True,
+                  err=True)
+
+
+def _print_plan(plan: dict, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(plan, indent=1))
+        return
+    click.echo(f"plan: {len(plan['nodes'])} node(s) of site {plan['site']}, at most {plan['concurrency']} in flight, "
+               f"{plan['power_on']['per_rack']} power-on(s) per rack per {plan['power_on']['interval_s']:g} s; "
+               "nothing was touched")
+    for node in plan["nodes"]:
+        click.echo(f"{node['node']} (rack {node['rack']}, {node['role']}, {node['bmc']}): {node['boot']}; "
+                   f"if powered on: {node['if powered on']}")
+        click.echo(f"  disk: {node['disk']}")
+        click.echo(f"  stages: {' -> '.join(node['stages'])}")
+    for name, why in plan["skipped"].items():
+        click.echo(f"skipped: {name}: {why}")
+
+
 @click.command("deploy")
 @click.argument("path", type=_PATH)
-@click.option("--limit", "-l", "limit", multiple=True, metavar="NODE", help="Only these nodes (repeatable).")
+@click.option("--limit", "-l", "limit", multiple=True, metavar="EXPR",
+              help="Which nodes: names, host lists (gpu[001-032]), rack:NAME, role:NAME; comma-separated, repeatable.")
+@click.option("--all", "everything", is_flag=True, help="Every node of the site (controller and login nodes only "
+                                                        "when also named: use --limit for them).")
+@click.option("--force", is_flag=True, help="Force nodes that are powered on off and reimage them (refused without).")
+@click.option("--yes", is_flag=True, help="Confirm --all/--force without asking (needed when not on a terminal).")
+@click.option("--plan", "show_plan", is_flag=True, help="Print which nodes, disks and stages would run; touch nothing.")
+@click.option("--retry-failed", is_flag=True, help="Only the nodes that failed (or never finished) in the last run.")
+@click.option("--concurrency", type=click.IntRange(1, 10_000), help="Nodes in flight at once [default: the site "
+                                                                     "file's deploy.concurrency, else 64].")
 @click.option("--callback", metavar="ADDRESS:PORT",
               help=f"Where the ramdisks report [default: this machine's address on the provisioning network, "
                    f"port {CALLBACK_PORT}]; must match the PXE server's pxe_server_callback.")
@@ -81,11 +118,16 @@ def _check_media_url(via: str, url: str | None) -> None:
 @click.option("--retries", type=click.IntRange(0, 5), default=0, show_default=True,
               help="Repeat a failed attempt this many times (a refused boot override is never retried).")
 @click.option("--json", "as_json", is_flag=True, help="Print the per-node report as JSON.")
-def deploy_cmd(path: Path, limit: tuple[str, ...], callback: str | None, via: str, media_url: str | None,
+def deploy_cmd(path: Path, limit: tuple[str, ...], everything: bool, force: bool, yes: bool, show_plan: bool,
+               retry_failed: bool, concurrency: int | None, callback: str | None, via: str, media_url: str | None,
                ssh_user: str, ssh_key: Path | None, ca_file: Path | None, pxe_timeout: float, write_timeout: float,
                boot_timeout: float, retries: int, as_json: bool) -> None:
     """Deploy the OS onto the site's nodes: one-time network boot through each node's BMC, power on, PXE,
     image written by the deploy ramdisk, boot from disk, until the node answers on SSH as itself.
+
+    \b
+    Nothing is deployed unless named: --limit EXPR or --all; a node found powered on is refused unless
+    --force; --all and --force ask on a terminal (--yes elsewhere). --plan shows what would run.
 
     \b
     Example (the metal lab):
@@ -98,31 +140,46 @@ def deploy_cmd(path: Path, limit: tuple[str, ...], callback: str | None, via: st
     """
     from anyrack import aio
     from anyrack.bmc.discover import resolve_passwords
-    from anyrack.deploy.run import DeployOptions, deploy
-    from anyrack.filetree import write_atomic
+    from anyrack.deploy.fleet import deploy, failed_last_time, save_report
+    from anyrack.deploy.run import DeployOptions
+    from anyrack.deploy.targets import check_boot_macs, plan, select
     from anyrack.site import load_site
 
     _check_media_url(via, media_url)
     site = load_site(path)
-    names = {n.name: n for n in site.nodes}
-    if unknown := [n for n in limit if n not in names]:
-        raise InputError(detail=f"{path}: --limit: no node {', '.join(unknown)} in the site file")
-    nodes = [names[n] for n in limit] if limit else list(site.nodes)
+    reports = path.parent / ".anyrack" / "deploy"
+    if retry_failed:
+        if limit or everything:
+            raise InputError(detail="--retry-failed picks the nodes itself: no --limit or --all with it")
+        if not (limit := tuple(failed_last_time(reports))):
+            click.echo(f"{reports}: no failed nodes recorded; nothing to retry", err=True)
+            return
+        limit = (",".join(limit),)
+        click.echo(f"retrying the last run's failed nodes: {limit[0]}", err=as_json)
+    targets = select(site, limit, everything)
+    check_boot_macs(targets, via)
+    if show_plan:
+        _print_plan(plan(site, targets, via, media_url, force), as_json)
+        return
+    nodes = targets.nodes
     passwords = resolve_passwords(site, nodes)
+    where = _callback(site, callback)
+    _confirm(len(nodes), everything, force, yes)
+    for name, why in targets.skipped.items():
+        click.echo(f"{name}: skipped: {why}", err=as_json)
     opts = DeployOptions(pxe_timeout=pxe_timeout, write_timeout=write_timeout, boot_timeout=boot_timeout,
                          retries=retries, ssh_user=ssh_user, ssh_key=str(ssh_key) if ssh_key else None,
-                         ca_file=str(ca_file) if ca_file else None, via=via, media_url=media_url)
-    results = aio.run(deploy(site, nodes, passwords, _callback(site, callback), opts,
-                             lambda line: click.echo(line, err=as_json)))
-    report = {"site": site.site, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-              "nodes": [r.as_dict() for r in results]}
-    out = path.parent / ".anyrack" / "deploy" / f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(out, json.dumps(report, indent=1) + "\n")
+                         ca_file=str(ca_file) if ca_file else None, via=via, media_url=media_url, force=force)
+    reports.mkdir(parents=True, exist_ok=True)
+    run = aio.run(deploy(site, nodes, passwords, where, opts, lambda line: click.echo(line, err=as_json),
+                         journal_dir=reports, concurrency=concurrency))
+    results = run.results
+    out = save_report(reports, site, run)
     if as_json:
-        click.echo(json.dumps(report, indent=1))
+        click.echo(out.read_text().rstrip())
     else:
         rows = [(r.node, "ok" if r.ok else "FAILED", r.stage, f"{r.seconds:.0f}", r.detail[:90]) for r in results]
         click.echo(table(rows, ("node", "result", "stage", "seconds", "detail")))
+        click.echo(run.summary())
         click.echo(f"report: {out}")
     sys.exit(0 if all(r.ok for r in results) else 1)

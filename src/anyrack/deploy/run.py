@@ -2,7 +2,7 @@
 
 Per node, in stages (all nodes at once, each with its own timeouts):
 
-  bmc           open the BMC, read the power state (a running node is forced off first)
+  bmc           open the BMC, read the power state (a running node is refused unless ``force``; then forced off)
   media         (--via virtual-media) the node's ISO inserted as virtual CD, verified by read-back: a BMC
                 that refuses stops the node here, before it is powered on
   boot-override one-time network (or CD) boot, verified by read-back: a BMC that refuses stops the node
@@ -24,13 +24,19 @@ repeats a failed attempt from power-off that many times, never more.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from anyrack.deploy.callback import Callback
 from anyrack.errors import AnyrackError
+from anyrack.site.deployment import RootDevice
 from anyrack.site.model import Node, Site
+
+if TYPE_CHECKING:
+    from anyrack.deploy.fleet import Fleet
 
 Progress = Callable[[str], None]
 STAGES = ("bmc", "media", "boot-override", "power-on", "pxe", "media-boot", "write", "power-off", "boot-disk", "ssh")
@@ -45,11 +51,18 @@ class DeployOptions:
     boot_timeout: float = 900
     retries: int = 0
     ssh_user: str = "root"
+    ssh_port: int = 22
     ssh_key: str | None = None
     ca_file: str | None = None
     via: str = "pxe"
     # virtual media: the ISO's URL, {node} replaced by the node's name (roles/pxe_server's <root>/media/<node>.iso)
     media_url: str | None = None
+    force: bool = False  # a node found powered on is forced off (else refused before any change)
+    poll_s: float = 3.0  # power state polls while waiting for the ramdisk's power-off
+    ssh_poll_s: float = 5.0
+    # (address, options) → the hostname the node answers with on SSH, or None; default: the ssh client.
+    # A stand-in (the simulated ramdisk of anyrack.lab.deploysim) replaces it where no OS boots.
+    ssh_probe: Callable[[str, DeployOptions], Awaitable[str | None]] | None = None
 
 
 @dataclass
@@ -75,9 +88,15 @@ class StageFailed(Exception):
 class _Attempt:
     """One attempt at one node: stages timed, progress printed as ``node: stage: ...``."""
 
-    def __init__(self, node: Node, result: NodeResult, progress: Progress) -> None:
-        self.node, self.result, self.progress = node, result, progress
+    def __init__(self, node: Node, result: NodeResult, progress: Progress, fleet: Fleet | None = None,
+                 hint: RootDevice | None = None) -> None:
+        self.node, self.result, self.progress, self.fleet, self.hint = node, result, progress, fleet, hint
         self.stage, self.started = "", time.monotonic()
+
+    async def power_on(self, bmc) -> None:  # noqa: ANN001
+        """Power the node on, within its rack's power-on window when the run has one."""
+        async with self.fleet.power_on(self.node.rack) if self.fleet else contextlib.nullcontext():
+            await bmc.power("on", wait=60)
 
     def enter(self, stage: str, what: str) -> None:
         self._close()
@@ -98,6 +117,8 @@ async def _ssh_hostname(address: str, opts: DeployOptions) -> str | None:
            "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"]
     if opts.ssh_key:
         cmd += ["-i", opts.ssh_key]
+    if opts.ssh_port != 22:
+        cmd += ["-p", str(opts.ssh_port)]
     proc = await asyncio.create_subprocess_exec(*cmd, f"{opts.ssh_user}@{address}", "hostname",
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
     try:
@@ -109,36 +130,44 @@ async def _ssh_hostname(address: str, opts: DeployOptions) -> str | None:
     return out.decode().strip() if proc.returncode == 0 else None
 
 
-async def _wait_power(bmc, state: str, timeout_s: float) -> bool:  # noqa: ANN001
+async def _wait_power(bmc, state: str, timeout_s: float, poll_s: float = 3) -> bool:  # noqa: ANN001
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if await bmc.power_state() == state:
             return True
-        await asyncio.sleep(3)
+        await asyncio.sleep(poll_s)
     return False
 
 
 async def _wait_callback_while_on(bmc, cb: Callback, node: str, timeout_s: float) -> bool:  # noqa: ANN001
-    """Wait for the ramdisk's ``start``; False as soon as the node is seen powered off instead."""
+    """Wait for the ramdisk's ``start`` (or its disks refused); False as soon as the node is seen powered off."""
     deadline = time.monotonic() + timeout_s
     while (left := deadline - time.monotonic()) > 0:
-        if await cb.wait(node, ("start",), min(left, 15)) is not None:
+        if await cb.wait(node, ("start", "failed"), min(left, 15)) is not None:
             return True
         if await bmc.power_state() == "Off":
             return "start" in cb.nodes[node].events
     return True  # timed out while on: the caller reports it
 
 
-async def _attempt(node: Node, site: Site, password: str, cb: Callback, opts: DeployOptions,
-                   at: _Attempt) -> None:
+OpenBmc = Callable[[], Any]
+"""Returns a new (not yet entered) BMC controller of the node: ``async with open_bmc() as bmc``."""
+
+
+def site_bmc(node: Node, site: Site, password: str, opts: DeployOptions) -> OpenBmc:
+    """How the CLI reaches a node's BMC: its site-file entry and credential."""
     from anyrack.bmc import connect
 
     _, cred = site.credential_of(node)
+    return lambda: connect(node.bmc.url, cred.username, password, node=node.name, ca_file=opts.ca_file,
+                           insecure=node.bmc.insecure, profile=node.bmc.profile_name, timeout=30,
+                           system=node.bmc.system, allow_http=node.bmc.allow_http)
+
+
+async def _attempt(node: Node, open_bmc: OpenBmc, cb: Callback, opts: DeployOptions, at: _Attempt) -> None:
     at.enter("bmc", node.bmc.url)
     try:
-        bmc = connect(node.bmc.url, cred.username, password, node=node.name, ca_file=opts.ca_file,
-                      insecure=node.bmc.insecure, profile=node.bmc.profile_name, timeout=30,
-                      system=node.bmc.system, allow_http=node.bmc.allow_http)
+        bmc = open_bmc()
         async with bmc:
             await _stages(node, bmc, cb, opts, at)
     except AnyrackError as err:
@@ -173,6 +202,8 @@ async def _wait_ramdisk(node: Node, bmc, cb: Callback, channel, opts: DeployOpti
     if "start" in channel.events:
         return
     await bmc.power("off", wait=opts.power_timeout)
+    if (refused := channel.events.get("failed", {})).get("stage") == "disk":
+        raise StageFailed(stage, f"the ramdisk's disks: {refused.get('detail')}; powered off", retry=False)
     if media:
         raise StageFailed(stage, f"no deploy ramdisk called back within {opts.pxe_timeout:.0f} s: the node did not "
                           f"boot the virtual CD {media} (the BMC could not fetch it, or the firmware skipped the CD) "
@@ -183,8 +214,11 @@ async def _wait_ramdisk(node: Node, bmc, cb: Callback, channel, opts: DeployOpti
 
 
 async def _stages(node: Node, bmc, cb: Callback, opts: DeployOptions, at: _Attempt) -> None:  # noqa: ANN001
-    if await bmc.power_state() != "Off":
-        at.progress(f"{node.name}: bmc: powered on: forcing it off first")
+    if (state := await bmc.power_state()) != "Off":
+        if not opts.force:
+            raise StageFailed("bmc", f"the node is powered {state.lower()}: refused (it may be running an OS or "
+                              "jobs); nothing was changed; deploy it with --force to power it off", retry=False)
+        at.progress(f"{node.name}: bmc: powered on: forcing it off first (--force)")
         await bmc.power("off", wait=opts.power_timeout)
     media = await _insert_media(node, bmc, opts, at) if opts.via == "virtual-media" else None
     try:
@@ -205,9 +239,9 @@ async def _deploy_and_boot(node: Node, bmc, cb: Callback, opts: DeployOptions, a
     except AnyrackError as err:
         raise StageFailed("boot-override", f"the BMC refused the boot override, node left powered off: {err}",
                           retry=False) from None
-    channel = cb.arm(node.name)
+    channel = cb.arm(node.name, at.hint)
     at.enter("power-on", "powering on")
-    await bmc.power("on", wait=60)
+    await at.power_on(bmc)
     await _wait_ramdisk(node, bmc, cb, channel, opts, at, media)
     at.enter("write", "ramdisk up: writing the image")
     event = await cb.wait(node.name, ("written", "failed"), opts.write_timeout)
@@ -218,34 +252,51 @@ async def _deploy_and_boot(node: Node, bmc, cb: Callback, opts: DeployOptions, a
                   if event == "failed" else f"no report within {opts.write_timeout:.0f} s")
         raise StageFailed("write", detail)
     at.enter("power-off", "image written (sha256 verified); waiting for the node to power off")
-    if not await _wait_power(bmc, "Off", opts.power_timeout):
+    if not await _wait_power(bmc, "Off", opts.power_timeout, opts.poll_s):
         await bmc.power("off", wait=opts.power_timeout)
     at.enter("boot-disk", ("virtual media ejected; " if media else "") + "boot from disk, persistently; powering on")
     if media:
         await bmc.eject_media()
     await bmc.set_boot_override("disk", persistent=True)
-    await bmc.power("on", wait=60)
+    await at.power_on(bmc)
     address = node.addresses.management
     at.enter("ssh", f"waiting for {opts.ssh_user}@{address} to answer as {node.name} (up to {opts.boot_timeout:.0f} s)")
     deadline, seen = time.monotonic() + opts.boot_timeout, None
+    probe = opts.ssh_probe or _ssh_hostname
     while time.monotonic() < deadline:
-        seen = await _ssh_hostname(address, opts)
+        seen = await probe(address, opts)
         if seen == node.name:
             at.done()
             return
-        await asyncio.sleep(5)
+        await asyncio.sleep(opts.ssh_poll_s)
     raise StageFailed("ssh", f"{address} did not answer on SSH as {node.name} within {opts.boot_timeout:.0f} s"
                       + (f" (it answered as {seen!r})" if seen else ""))
 
 
 async def deploy_node(node: Node, site: Site, password: str, cb: Callback, opts: DeployOptions,
-                      progress: Progress) -> NodeResult:
+                      progress: Progress, fleet: Fleet | None = None) -> NodeResult:
+    """Deploy one node of ``site`` through every stage."""
+    return await run_node(node, site_bmc(node, site, password, opts), cb, opts, progress, fleet,
+                          site.root_device_of(node))
+
+
+async def deploy_one(node: Node, open_bmc: OpenBmc, callback: tuple[str, int], opts: DeployOptions,
+                     progress: Progress) -> NodeResult:
+    """Deploy one node with a callback server of its own: what the Pulumi ``OsDeploy`` provider runs."""
+    async with Callback(*callback) as cb:
+        return await run_node(node, open_bmc, cb, opts, progress, hint=node.root_device)
+
+
+async def run_node(node: Node, open_bmc: OpenBmc, cb: Callback, opts: DeployOptions, progress: Progress,
+                   fleet: Fleet | None = None, hint: RootDevice | None = None) -> NodeResult:
+    """One node through every stage, with ``opts.retries`` more attempts: the one deploy path, used by
+    ``anyrack deploy`` (through :func:`deploy`) and the Pulumi ``OsDeploy`` provider (:func:`deploy_one`)."""
     result, start = NodeResult(node.name), time.monotonic()
     for attempt in range(1, opts.retries + 2):
         result.attempts = attempt
-        at = _Attempt(node, result, progress)
+        at = _Attempt(node, result, progress, fleet, hint)
         try:
-            await _attempt(node, site, password, cb, opts, at)
+            await _attempt(node, open_bmc, cb, opts, at)
             result.ok, result.stage, result.detail = True, "done", ""
             progress(f"{node.name}: deployed in {time.monotonic() - start:.0f} s")
             break
@@ -258,14 +309,3 @@ async def deploy_node(node: Node, site: Site, password: str, cb: Callback, opts:
             progress(f"{node.name}: retrying ({attempt} of {opts.retries})")
     result.seconds = round(time.monotonic() - start, 1)
     return result
-
-
-async def deploy(site: Site, nodes: list[Node], passwords: dict[str, str], callback: tuple[str, int],
-                 opts: DeployOptions, progress: Progress) -> list[NodeResult]:
-    async with Callback(*callback) as cb:
-        progress(f"deploy: callback listening on {cb.url}; {len(nodes)} node(s)")
-        jobs = [deploy_node(n, site, passwords[site.credential_of(n)[0]], cb, opts, progress) for n in nodes]
-        results = list(await asyncio.gather(*jobs))
-        if cb.refused:
-            progress(f"deploy: refused ramdisks of nodes not being deployed: {', '.join(sorted(set(cb.refused)))}")
-        return results

@@ -56,6 +56,9 @@ class Deployment:
     """A new value sets the managed BMC user's password again on every node (a rotation)."""
     protect: bool = True
     """Create OsDeploy resources with ``protect`` (a node listed in ``redeploy`` is left unprotected)."""
+    install: Mapping[str, object] | None = None
+    """Run the whole deploy in OsDeploy and wait for SSH (``callback`` ADDRESS:PORT, ``ssh_user``, ``ssh_key``,
+    ``ssh_port``, timeouts; each node's address, boot MAC and rack come from the site); None: only start it."""
     deploy_batch: int = 32
     """At most this many OS deploys (power resets) run at once: deploy N waits for deploy N - batch."""
 
@@ -117,8 +120,11 @@ class GpuNode(pulumi.ComponentResource):
         self.boot = BootOverride(f"{name}-boot", bmc, "pxe" if deployment.os_method == "pxe" else "cd",
                                  opts=pulumi.ResourceOptions(parent=self, depends_on=last))
         token = deployment.redeploy.get(node.name)
+        hint = site.root_device_of(node)
+        install = ({**deployment.install, "address": node.addresses.management, "boot_mac": node.boot_mac,
+                    "rack": node.rack, "root_device": hint.given() if hint else None} if deployment.install else None)
         self.deploy = OsDeploy(f"{name}-deploy", bmc, deployment.os_method, deployment.os_image, deployment.wait,
-                               redeploy=token,
+                               redeploy=token, install=install,
                                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.boot, *deploy_after],
                                                            protect=deployment.protect and not token))
         self.power = PowerState(f"{name}-power", bmc, deployment.power, wait=deployment.wait,

@@ -50,19 +50,25 @@ def password_of(props: dict[str, Any], ref_key: str = "credential_ref", secret_k
     return resolve(SecretRef(**ref), where=str(props.get("node", "?")))
 
 
+def connector(props: dict[str, Any], username: str | None = None, password: str | None = None) -> Callable[[], Any]:
+    """A function that returns a new (not yet entered) controller of the node's BMC."""
+    node = str(props.get("node") or "?")
+    secret = password if password is not None else password_of(props)
+    return lambda: connect(props["url"], username or props["username"], secret, node=node,
+                           ca_file=in_stack(ca) if (ca := props.get("ca_file")) else None,
+                           insecure=bool(props.get("insecure")), system=props.get("system"),
+                           allow_http=bool(props.get("allow_http")),
+                           profile=props.get("profile"), timeout=float(props.get("timeout") or 30),
+                           retries=int(props.get("retries", 4)))
+
+
 def on_bmc(props: dict[str, Any], verb: Callable[[Controller], Awaitable[T]], *, username: str | None = None,
            password: str | None = None) -> T:
     """Open a session to the node's BMC, run ``verb`` on it, close it; errors name the node."""
     node = str(props.get("node") or "?")
 
     async def go() -> T:
-        async with connect(props["url"], username or props["username"],
-                           password if password is not None else password_of(props), node=node,
-                           ca_file=in_stack(ca) if (ca := props.get("ca_file")) else None,
-                           insecure=bool(props.get("insecure")), system=props.get("system"),
-                           allow_http=bool(props.get("allow_http")),
-                           profile=props.get("profile"), timeout=float(props.get("timeout") or 30),
-                           retries=int(props.get("retries", 4))) as bmc:
+        async with connector(props, username, password)() as bmc:
             return await verb(bmc)
 
     try:
@@ -73,6 +79,7 @@ def on_bmc(props: dict[str, Any], verb: Callable[[Controller], Awaitable[T]], *,
         raise BmcError(node=node, detail=f"{type(err).__name__}: {err}") from err
 
 
+DEPLOY_TIMES = ("pxe_timeout", "write_timeout", "boot_timeout", "power_timeout", "poll_s", "ssh_poll_s")
 TOKENS = ("rotate", "redeploy")
 """Explicit request inputs: a new non-empty value asks for the action once; clearing it asks nothing."""
 
@@ -226,10 +233,14 @@ class PowerStateProvider(BmcProvider):
 
 
 class OsDeployProvider(BmcProvider):
-    """Start an OS install: insert the ISO (``method: iso``), then power on or reset the node so it
-    boots from the override set before it (PXE or CD). A reinstall (a replacement) happens only when
-    ``redeploy`` gets a new value: a new image or method is recorded by an update that touches nothing,
-    and ``installed`` keeps what the node was really installed with."""
+    """An OS install. With ``install`` (the callback address, the node's address, SSH, timeouts) it is the
+    same deploy as ``anyrack deploy`` (:func:`anyrack.deploy.run.deploy_one`: boot override, power, the
+    ramdisk's callback, the write, boot from disk, SSH) and create returns only when the node answers on
+    SSH as itself, else fails naming the stage. Without ``install`` it only starts one: insert the ISO
+    (``method: iso``), then power on or reset the node so it boots from the override set before it.
+    A reinstall (a replacement) happens only when ``redeploy`` gets a new value: a new image or method is
+    recorded by an update that touches nothing, and ``installed`` keeps what the node was really installed
+    with."""
 
     kind = "deploy"
     compared = (*BmcProvider.compared, "method", "image", "redeploy")
@@ -245,6 +256,8 @@ class OsDeployProvider(BmcProvider):
         return UpdateResult(outs={**public(news), **kept})
 
     def apply(self, props: dict[str, Any]) -> dict[str, Any]:
+        if props.get("install"):
+            return self._install(props)
         wait = float(props.get("wait") or 60)
 
         async def start(bmc: Controller) -> dict[str, Any]:
@@ -257,5 +270,29 @@ class OsDeployProvider(BmcProvider):
         return on_bmc(props, start)
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
-        if props.get("method") == "iso":
+        if props.get("method") == "iso" and not props.get("install"):
             on_bmc(props, lambda bmc: bmc.eject_media())
+
+    @staticmethod
+    def _install(props: dict[str, Any]) -> dict[str, Any]:
+        """The whole deploy, waited for; a redeploy (a new ``redeploy`` token) forces a running node off."""
+        from anyrack.deploy.run import DeployOptions, deploy_one
+        from anyrack.site.model import Node
+
+        got, name = dict(props["install"]), str(props["node"])
+        host, _, port = str(got["callback"]).rpartition(":")
+        node = Node(name=name, rack=got.get("rack") or "pulumi", u=1, sku="pulumi", role="compute",
+                    bmc={"url": props["url"], "insecure": bool(props.get("insecure"))},
+                    addresses={"management": got["address"]}, boot_mac=got.get("boot_mac"),
+                    root_device=got.get("root_device"))
+        opts = DeployOptions(
+            via="virtual-media" if props["method"] == "iso" else "pxe", media_url=props.get("image"),
+            force=bool(props.get("redeploy") or got.get("force")), ca_file=in_stack(ca) if (ca := props.get("ca_file"))
+            else None, ssh_user=got.get("ssh_user") or "root", ssh_port=int(got.get("ssh_port") or 22),
+            ssh_key=in_stack(key) if (key := got.get("ssh_key")) else None,
+            **{k: float(got[k]) for k in DEPLOY_TIMES if k in got})
+        lines: list[str] = []
+        result = asyncio.run(deploy_one(node, connector(props), (host, int(port)), opts, lines.append))
+        if not result.ok:
+            raise BmcError(node=name, detail=f"deploy failed at {result.stage}: {result.detail}")
+        return {"started": True, "power": "on", "stages": result.stages}

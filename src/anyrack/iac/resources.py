@@ -118,16 +118,20 @@ class PowerState(Resource):
 
 
 class OsDeploy(Resource):
-    """An OS install started by booting from the preceding override: ``pxe``, or ``iso`` from ``image``;
-    reinstalled only when ``redeploy`` gets a new value."""
+    """An OS install: ``pxe``, or ``iso`` from ``image``; reinstalled only when ``redeploy`` gets a new value.
+    With ``install`` (``callback`` ADDRESS:PORT, the node's ``address``, ``boot_mac``, ``rack``, ``ssh_user``,
+    ``ssh_key``, ``ssh_port``, timeouts) the whole deploy runs and is waited for, as ``anyrack deploy`` does;
+    without, the install is only started (booting from the preceding override)."""
 
     started: pulumi.Output[bool]
     power: pulumi.Output[str]
 
     def __init__(self, name: str, bmc: BmcTarget, method: str = "pxe", image: str | None = None, wait: float = 60,
-                 redeploy: str | None = None, opts: pulumi.ResourceOptions | None = None) -> None:
+                 redeploy: str | None = None, opts: pulumi.ResourceOptions | None = None,
+                 install: dict[str, Any] | None = None) -> None:
         if method not in ("pxe", "iso") or (method == "iso") != bool(image):
             raise ValueError(f"{bmc.node}: OsDeploy needs method 'pxe' (no image) or 'iso' with an image URL")
         super().__init__(providers.OsDeployProvider(), name,
                          {**bmc.inputs(), "method": method, "image": image, "wait": wait, "redeploy": redeploy,
-                          "started": None, "power": None, "installed": None}, opts)
+                          "install": install, "started": None, "power": None, "installed": None, "stages": None},
+                         opts)

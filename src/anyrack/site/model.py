@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
+from anyrack.site.deployment import DeploySettings, RootDevice
 from anyrack.site.fields import (  # noqa: F401 - BMC_SCHEMES, ROLES, DEFAULT_PORTS are re-exported
     _ENV,
     _PROFILE,
@@ -255,6 +256,8 @@ class Sku(Model):
     """Golden firmware per component kind, exact or minimum (anyrack.site.firmware; ``anyrack firmware check``)."""
     burnin: Burnin | None = None
     """Burn-in tiers and limits; the inventory passes them on as ``anyrack_sku.burnin``."""
+    root_device: RootDevice | None = None
+    """The disk the deploy writes the image to (anyrack.site.deployment); a node's own hint replaces it."""
 
     @property
     def gpu_count(self) -> int:
@@ -280,6 +283,7 @@ class Node(Model):
     addresses: Addresses
     boot_mac: Mac | None = None
     serial: Annotated[str, Field(min_length=1)] | None = None
+    root_device: RootDevice | None = None
 
     @field_validator("bmc", mode="before")
     @classmethod
@@ -323,6 +327,11 @@ class Site(Model):
     skus: dict[Name, Sku] = Field(min_length=1)
     nodes: list[Node] = Field(min_length=1)
     slurm: Slurm = Field(default_factory=Slurm)
+    deploy: DeploySettings = Field(default_factory=DeploySettings)
+
+    def root_device_of(self, node: Node) -> RootDevice | None:
+        """The node's root-device hint: its own, else its SKU's, else none (the ramdisk's default choice)."""
+        return node.root_device or self.skus[node.sku].root_device
 
     def sku_of(self, node: Node) -> Sku:
         return self.skus[node.sku]

@@ -150,11 +150,11 @@ async def _wait_callback_while_on(bmc, cb: Callback, node: str, timeout_s: float
     return True  # timed out while on: the caller reports it
 
 
-OpenBmc = Callable[[], Any]
+BmcOpener = Callable[[], Any]
 """Returns a new (not yet entered) BMC controller of the node: ``async with open_bmc() as bmc``."""
 
 
-def site_bmc(node: Node, site: Site, password: str, opts: DeployOptions) -> OpenBmc:
+def site_bmc(node: Node, site: Site, password: str, opts: DeployOptions) -> BmcOpener:
     """How the CLI reaches a node's BMC: its site-file entry and credential."""
     from anyrack.bmc import connect
 
@@ -164,7 +164,7 @@ def site_bmc(node: Node, site: Site, password: str, opts: DeployOptions) -> Open
                            system=node.bmc.system, allow_http=node.bmc.allow_http)
 
 
-async def _attempt(node: Node, open_bmc: OpenBmc, cb: Callback, opts: DeployOptions, at: _Attempt) -> None:
+async def _attempt(node: Node, open_bmc: BmcOpener, cb: Callback, opts: DeployOptions, at: _Attempt) -> None:
     at.enter("bmc", node.bmc.url)
     try:
         bmc = open_bmc()
@@ -280,14 +280,14 @@ async def deploy_node(node: Node, site: Site, password: str, cb: Callback, opts:
                           site.root_device_of(node))
 
 
-async def deploy_one(node: Node, open_bmc: OpenBmc, callback: tuple[str, int], opts: DeployOptions,
+async def deploy_one(node: Node, open_bmc: BmcOpener, callback: tuple[str, int], opts: DeployOptions,
                      progress: Progress) -> NodeResult:
     """Deploy one node with a callback server of its own: what the Pulumi ``OsDeploy`` provider runs."""
     async with Callback(*callback) as cb:
         return await run_node(node, open_bmc, cb, opts, progress, hint=node.root_device)
 
 
-async def run_node(node: Node, open_bmc: OpenBmc, cb: Callback, opts: DeployOptions, progress: Progress,
+async def run_node(node: Node, open_bmc: BmcOpener, cb: Callback, opts: DeployOptions, progress: Progress,
                    fleet: Fleet | None = None, hint: RootDevice | None = None) -> NodeResult:
     """One node through every stage, with ``opts.retries`` more attempts: the one deploy path, used by
     ``anyrack deploy`` (through :func:`deploy`) and the Pulumi ``OsDeploy`` provider (:func:`deploy_one`)."""

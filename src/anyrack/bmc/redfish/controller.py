@@ -284,7 +284,7 @@ class RedfishController(Controller):
 
     async def _boot_target(self, target: api.BootTarget) -> str:
         """The Redfish value for ``target``: for ``cd``, the profile's virtual-media target where the system
-        allows it (Supermicro X12/X13 boot the virtual-media image only as UsbCd), else Cd."""
+        allows it (some boards boot the virtual-media image only as UsbCd), else Cd."""
         quirk = self.c.quirks.media_boot_target
         if target == "cd" and quirk != BOOT_TARGETS["cd"]:
             allowed = ComputerSystem(await self.c.get(self.system_path)).boot_targets or []

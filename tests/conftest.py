@@ -42,7 +42,7 @@ def ansible_play():  # noqa: ANN201
     if not playbook.is_file():
         pytest.skip("ansible-playbook is not installed in this environment")
 
-    def play(workdir: Path, *, path: str | None = None, timeout: float = 180, env: dict | None = None) -> dict:
+    def play(workdir: Path, *, path: str | None = None, timeout: float = 600, env: dict | None = None) -> dict:
         full = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_ROLES_PATH": str(ROOT / "roles"),
                 "ANSIBLE_COLLECTIONS_PATH": str(ROOT / "collections"), "ANSIBLE_LIBRARY": str(workdir / "library"),
                 "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json", "ANSIBLE_FORKS": "16", "ANSIBLE_NOCOWS": "1",

@@ -197,7 +197,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory, ansible_play) -> dict:  # noq
              "when": f"inventory_hostname in {AGAIN!r}"},
         ],
     }], sort_keys=False))
-    return {"workdir": workdir, "first": ansible_play(workdir, timeout=120)}
+    return {"workdir": workdir, "first": ansible_play(workdir, timeout=600)}
 
 
 @pytest.mark.parametrize("host", sorted(EXPECTED))

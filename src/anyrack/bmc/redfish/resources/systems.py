@@ -29,6 +29,8 @@ class ComputerSystem(Resource):
     processors = Link("Processors")
     ethernet_interfaces = Link("EthernetInterfaces")
     bios = Link("Bios")
+    storage = Link("Storage")
+    """The Storage collection (subsystems and their drives), where the BMC offers one."""
     virtual_media = Link("VirtualMedia")
     """Virtual media under the system (some BMCs; most have it under the Manager)."""
     chassis = Links("Links", "Chassis")

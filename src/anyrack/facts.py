@@ -88,6 +88,29 @@ class NicFacts(Model):
     """InfiniBand port GUID (an IB port has no MAC): names the port in OpenSM's partitions."""
 
 
+class DiskFacts(Model):
+    """One physical disk the BMC reports (a Redfish Drive): what a ``root_device`` hint can be checked against."""
+
+    id: str
+    model: str | None = None
+    serial: str | None = None
+    size_bytes: Annotated[int, Field(ge=0)] | None = None
+    media: str | None = None
+    """``HDD``, ``SSD``, ``SMR`` as the BMC says."""
+    rotational: bool | None = None
+    protocol: str | None = None
+    """``NVMe``, ``SATA``, ``SAS``, ``PCIe`` ... as the BMC says."""
+    wwn: str | None = None
+    """The durable name in a WWN format (NAA, EUI-64...), lowercase without ``0x``."""
+    location: str | None = None
+    """The bay's label."""
+    controller: str | None = None
+    """The storage subsystem it is behind (its Redfish id)."""
+    state: str | None = None
+    """``Status.State`` (``Enabled``, ``UnavailableOffline`` ...)."""
+    path: str | None = None
+
+
 class ComponentFacts(Model):
     """One firmware image the BMC reports (a ``FirmwareInventory`` member), with its component kind."""
 
@@ -122,6 +145,12 @@ class NodeFacts(Model):
     """Every firmware image by component kind (docs/firmware.md)."""
     components_complete: bool = True
     """False when the transport sees only some firmware (IPMI: the BMC's own): the rest is unknown."""
+    disks: list[DiskFacts] = Field(default_factory=list)
+    """Physical disks from Redfish Storage/Drives (docs/facts.md)."""
+    disks_complete: bool = False
+    """True only when every Storage resource was read: absent (facts of older versions, IPMI, a BMC without
+    Storage) means the disks are *unknown*, and a root-device hint cannot be checked before boot."""
+    """False when the transport sees only some firmware (IPMI: the BMC's own): the rest is unknown."""
 
     @property
     def macs(self) -> list[str]:
@@ -131,11 +160,13 @@ class NodeFacts(Model):
     def to_json(self) -> str:
         """The canonical text of this document (sorted keys, 2-space indent, trailing newline)."""
         doc = self.model_dump(by_alias=True, exclude_none=True)
-        for key in ("problems", "components"):
+        for key in ("problems", "components", "disks"):
             if not doc[key]:
                 del doc[key]
         if doc["components_complete"]:
             del doc["components_complete"]
+        if not doc["disks_complete"]:
+            del doc["disks_complete"]
         if not doc["system"].get("provenance", True):
             del doc["system"]["provenance"]
         return json.dumps(doc, indent=2, sort_keys=True) + "\n"

@@ -134,6 +134,29 @@ def test_a_dangling_collection_leaves_its_fields_unknown(tmp_path: Path) -> None
     assert [(f.check, f.severity) for f in report.findings] == [("gpu_count", "unknown"), ("discovery", "unknown")]
 
 
+def test_a_failing_storage_read_leaves_the_disks_incomplete(tmp_path: Path) -> None:
+    """One storage subsystem that 404s and one drive link that dangles: the readable drive is reported, the
+    disks are incomplete (a root-device hint cannot be checked), the node itself is reported whole."""
+    storage = "redfish/v1/Systems/1/Storage"
+
+    def dangling_subsystem(collection: dict) -> None:
+        collection["Members"].append({"@odata.id": "/redfish/v1/Systems/1/Storage/Gone/"})
+
+    def dangling_drive(subsystem: dict) -> None:
+        subsystem["Drives"][1]["@odata.id"] = "/redfish/v1/Systems/1/Storage/DE07A000/Drives/9/"
+
+    ilo = TREE.parent / "ilo5-xl675d"
+    tree = edited_tree(tmp_path, {f"{storage}/index.json": dangling_subsystem,
+                                  f"{storage}/DE07A000/index.json": dangling_drive}, source=ilo)
+    with serve_lab([TreeSpec(tree)], LabOptions()) as (entry,):
+        facts = asyncio.run(inventory_with(entry, None, 0))
+    assert sorted((p.path, p.status) for p in facts.problems) == [
+        ("/redfish/v1/Systems/1/Storage/DE07A000/Drives/9/", 404), ("/redfish/v1/Systems/1/Storage/Gone/", 404)]
+    assert [(d.id, d.serial, d.controller) for d in facts.disks] == [("0", "21122DE9C12C", "DE07A000")]
+    assert facts.disks_complete is False
+    assert (facts.system.serial, len(facts.gpus), facts.gpus_complete) == ("JS05NP0896", 8, True)
+
+
 # A stand-in BMC: the emulator has no switch for "sessions refused, basic auth accepted" (a user allowed
 # basic auth only, or sessions disabled), so this small aiohttp service answers exactly that.
 USER, PASSWORD = "admin", "right-Pa55"

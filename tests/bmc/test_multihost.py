@@ -61,6 +61,7 @@ def test_each_host_behind_one_bmc_is_its_own_node(lab: dict[str, BmcEntry], syst
     # the BMC that lists this host in ManagerForServers, not MCU3 (listed first, an AuxiliaryController)
     assert facts.bmc.manager == "/redfish/v1/Managers/BMC"
     assert facts.gpus == []
+    assert (facts.disks, facts.disks_complete) == ([], False)  # no Storage recorded: disks unknown, not none
 
 
 def test_a_bmc_with_several_hosts_needs_the_system_named(lab: dict[str, BmcEntry]) -> None:
@@ -93,6 +94,7 @@ def test_amd_gpus_without_placeholder_serials_and_no_component_identity(lab: dic
     assert (facts.system.model, facts.system.serial) == ("HPE CRAY EX235a", "GE21100074")
     assert facts.system.provenance["serial"] == "/redfish/v1/Systems/Node0"
     assert facts.bmc.manager == "/redfish/v1/Managers/BMC"
+    assert (facts.disks, facts.disks_complete) == ([], False)
 
 
 def site_of(tmp_path: Path, entry: BmcEntry, systems: list[str], serials: dict[str, str]) -> Path:

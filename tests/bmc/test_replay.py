@@ -39,6 +39,10 @@ class Recorded:
     """(name, recorded value, a new value) for the BIOS round trip; None where the tree has no Bios."""
     persistent_boot: bool = True
     """False where the BMC allows only one-time overrides (BootSourceOverrideEnabled@AllowableValues)."""
+    disks: tuple[tuple[str, str | None, int | None, str | None], ...] = ()
+    """(id, serial, size in bytes, wwn) of each Drive under Systems/*/Storage, in the recording's order."""
+    disks_complete: bool = True
+    """False where the system links no Storage: its disks are unknown."""
 
 
 RECORDED = [
@@ -48,6 +52,8 @@ RECORDED = [
         ["70:b5:e8:f0:52:dc", "70:b5:e8:f0:52:dd", "b8:3f:d2:90:97:c4", "b8:3f:d2:a4:1b:d2", "b8:3f:d2:a4:1b:d3",
          "e4:3d:1a:13:27:f0", "e4:3d:1a:13:27:f1"],
         ("AcPwrRcvry", "Last", "Off"),
+        disks=tuple((f"Disk.Bay.{bay}:Enclosure.Internal.0-1", serial, 1920383410176, None)
+                    for bay, serial in ((2, "61P0A06CTCD8"), (1, "61M0A08ZTCD8"), (0, "61X0A002TCD8"))),
     ),
     Recorded(
         # iLO 5 lists the GPUs only in OEM resources (PCIDevices + Chassis Devices).
@@ -58,23 +64,29 @@ RECORDED = [
         ["98:03:9b:1e:de:fc", "98:03:9b:7f:c3:38", "b4:96:91:67:d8:e8", "b4:96:91:67:d8:e9", "b4:96:91:67:d8:ea",
          "b4:96:91:67:d8:eb"],
         ("AcpiHpet", "Enabled", "Disabled"),
+        # bay 3 is recorded UnavailableOffline with nothing known: listed (a disk is there), every field unknown
+        disks=(("0", "21122DE9C12C", 960197124096, "31402ec014cd7db0"), ("3", None, None, None)),
     ),
     Recorded(
         # XCC: GPU Processors carry no Model (the PCIeDevice's name is used); no host MACs are recorded.
         "lenovo/xcc-sr670v2", "lenovo", "Lenovo", "ThinkSystem SR670 V2", "J101RZ43", "TGBT20E 1.40 2021-05-17",
         "U8E112A", "NVIDIA Quadro RTX A6000", ["1322221026831", "1322221028609"], [],
         ("AdvancedRAS_MachineCheckRecovery", "Enabled", "Disabled"), persistent_boot=False,
+        disks=(("Drive.Bay_0", "PHAB1234034Z1P9SGN", 1600000000000, None),
+               ("Drive.Bay_1", "PHAB123401GY1P9SGN", 1600000000000, None)),
     ),
     Recorded(
         # MegaRAC: Systems/Self and Managers/Self; one MAC is reported on two interfaces (counted once);
         # no GPUs in this 2U4N node.
         "ami/megarac-h262-z63", "ami", "GIGABYTE", "H262-Z63-00", "GJG9NF512A000302", "12.84.13", "C27",
         "", [], ["b4:2e:99:ba:de:15", "b4:2e:99:ba:de:16"], ("FBO001", "UEFI", "LEGACY"),
+        disks=(("1", "S455NY0M831393", 2013667524608, None),),  # the serial is recorded space-padded
     ),
     Recorded(
         # Hand-written layout (see its SOURCE.md): GPUs in HGX_Baseboard_0, identity on the chassis.
         "openbmc/hgx-h100-baseboard", "openbmc", "NVIDIA", "HGX H100 8-GPU", "1654323000123", "HGX-22.10-1-rc80",
         None, "NVIDIA H100 80GB HBM3", [f"165432301{i:04d}" for i in range(1, 9)], [], None,
+        disks_complete=False,
     ),
 ]
 
@@ -110,6 +122,9 @@ def test_inventory_matches_the_recording(lab: dict[str, BmcEntry], rec: Recorded
     assert facts.macs == rec.macs
     assert facts.nics_complete is bool(rec.macs)
     assert facts.bmc.url == f"redfish+{lab[rec.tree].url}"
+    assert [(d.id, d.serial, d.size_bytes, d.wwn) for d in facts.disks] == list(rec.disks)
+    assert facts.disks_complete is rec.disks_complete
+    assert facts.problems == []
 
 
 @pytest.mark.parametrize("rec", RECORDED, ids=[r.tree for r in RECORDED])

@@ -176,7 +176,8 @@ class IpmiController(Controller):
         return NodeFacts.model_validate({
             "schema": SCHEMA, "node": node, "collected_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "bmc": {"url": self.url, "firmware": firmware}, "system": {k: v for k, v in system.items() if v},
-            "gpus": [], "gpus_complete": False, "nics": [], "nics_complete": False, "firmware": {"bmc": firmware},
+            "gpus": [], "gpus_complete": False, "nics": [], "nics_complete": False,
+            "disks": [], "disks_complete": False, "firmware": {"bmc": firmware},
             "components": [{"id": "bmc", "name": "BMC", "kind": "bmc", "version": firmware}],
             "components_complete": False})
 

@@ -28,6 +28,7 @@ from anyrack.bmc.redfish.resources.network import (
     mac,
 )
 from anyrack.bmc.redfish.resources.processors import PCIeDevice, Processor
+from anyrack.bmc.redfish.resources.storage import Drive, Storage
 from anyrack.bmc.redfish.resources.systems import ComputerSystem
 from anyrack.errors import BmcError
 from anyrack.facts import SCHEMA, NodeFacts
@@ -151,6 +152,27 @@ async def nics(reader: Reader, system: ComputerSystem, manager: Manager, chassis
     return out
 
 
+async def disks(reader: Reader, system: ComputerSystem) -> list[dict]:
+    """Every physical disk of the system's Storage subsystems (empty bays left out); a subsystem or drive
+    that cannot be read is recorded and marks the list incomplete."""
+    if not system.storage:
+        reader.complete = False  # the BMC offers no Storage: the disks are unknown, not "none"
+        return []
+    subsystems = [Storage(doc) for doc in await reader.members(system.storage)]
+    found = await asyncio.gather(*(asyncio.gather(*(reader.get(p) for p in s.drives)) for s in subsystems))
+    out = []
+    for storage, docs in zip(subsystems, found, strict=True):
+        for drive in (Drive(doc) for doc in docs if doc):
+            if drive.absent:
+                continue
+            out.append({"id": drive.id or drive.path.rstrip("/").rsplit("/", 1)[-1], "model": drive.model,
+                        "serial": drive.serial, "size_bytes": drive.size_bytes, "media": drive.media_type,
+                        "rotational": drive.rotational, "protocol": drive.protocol, "wwn": drive.wwn,
+                        "location": drive.location, "controller": storage.id, "state": drive.state,
+                        "path": drive.path})
+    return out
+
+
 async def _set() -> set[str]:
     return set()
 
@@ -184,16 +206,16 @@ async def collect_facts(client: RedfishClient, node: str, url: str, profile: Pro
                         hosts: list[str] | None = None) -> NodeFacts:
     """Read everything discovery records about one node (the system at ``host_path``)."""
     problems: list[dict] = []
-    base, gpu_reader, nic_reader = (Reader(client, problems) for _ in range(3))
+    base, gpu_reader, nic_reader, disk_reader = (Reader(client, problems) for _ in range(4))
     system_doc, manager_doc = await asyncio.gather(client.get(host_path), base.get(manager_path))
     system, manager = ComputerSystem(system_doc), Manager(manager_doc)
     chassis, identity_chassis = await _chassis_of(base, system, manager)
     # Every independent chain starts at once, NICs first (see nics()).
     others = tuple(h.rstrip("/").rsplit("/", 1)[-1] for h in hosts or [])
-    nic_list, gpus, components = await asyncio.gather(
+    nic_list, gpus, components, disk_list = await asyncio.gather(
         nics(nic_reader, system, manager, chassis, profile),
         _all_gpus(gpu_reader, profile, system_paths, hosts or [host_path], system, chassis),
-        read_components(base, root, profile.firmware_kinds, system.id, others))
+        read_components(base, root, profile.firmware_kinds, system.id, others), disks(disk_reader, system))
     firmware = {"bios": system.bios_version, "bmc": manager.firmware}
     gpu_fw = {g["firmware"] for g in gpus if g.get("firmware")}
     if len(gpu_fw) == 1:
@@ -214,6 +236,8 @@ async def collect_facts(client: RedfishClient, node: str, url: str, profile: Pro
         "firmware": {k: v for k, v in firmware.items() if v},
         "problems": [{k: v for k, v in p.items() if v is not None} for p in problems],
         "components": [{k: v for k, v in c.items() if v is not None} for c in components],
+        "disks": [{k: v for k, v in d.items() if v is not None} for d in disk_list],
+        "disks_complete": disk_reader.complete,
     }
     for section in ("bmc", "system"):
         doc[section] = {k: v for k, v in doc[section].items() if v is not None}

@@ -7,6 +7,9 @@ each CLI run a real subprocess over HTTPS. Requests are counted by the emulator 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -99,3 +102,41 @@ def test_root_device_hints_show_in_the_plan_and_an_empty_one_is_bad_input(
     empty = _deploy_cli(site, entries[0].password, "--limit", "node2", "--plan")
     assert empty.returncode == 2 and "root_device" in empty.stderr and "give at least one of serial" in empty.stderr
     assert lab.requests == []
+
+
+def test_a_root_device_hint_is_checked_against_the_discovered_disks_before_any_power_action(
+        three, tmp_path: Path) -> None:  # noqa: ANN001
+    """The recorded iDRAC 9 tree has three identical 1.92 TB NVMe drives: a hint by model matches all three
+    (refused, naming them), one by serial matches one (shown in the plan)."""
+    lab, entries = three
+    site = _site(tmp_path, entries)
+    env = {**os.environ, "T_BMC_PASSWORD": entries[0].password}
+    found = subprocess.run([sys.executable, "-m", "anyrack.cli.main", "discover", str(site)], text=True,
+                           capture_output=True, env=env, timeout=120)
+    assert found.returncode == 0, found.stderr
+    facts = json.loads((tmp_path / "facts" / "node2.json").read_text())
+    assert [d["serial"] for d in facts["disks"]] == ["61P0A06CTCD8", "61M0A08ZTCD8", "61X0A002TCD8"]
+    doc = yaml.safe_load(site.read_text())
+    doc["nodes"][1]["root_device"] = {"model": "Dell Ent NVMe CM6 RI 1.92TB"}
+    doc["nodes"][2]["root_device"] = {"serial": "61M0A08ZTCD8"}
+    site.write_text(yaml.safe_dump(doc))
+    lab.requests.clear()
+
+    planned = _deploy_cli(site, entries[0].password, "--limit", "node2,node3", "--plan")
+    assert planned.returncode == 2, planned.stdout + planned.stderr
+    assert "  disk check (several, REFUSED): root_device {model=Dell Ent NVMe CM6 RI 1.92TB} matches 3 of 3 " \
+           "discovered disks: drive Disk.Bay.2:Enclosure.Internal.0-1 (1788 GiB, solid-state" in planned.stdout
+    assert "  disk check (one): root_device {serial=61M0A08ZTCD8} matches 1 of 3 discovered disks: " \
+           "drive Disk.Bay.1:Enclosure.Internal.0-1 (1788 GiB" in planned.stdout
+    refusal = planned.stderr.splitlines()[-1]
+    assert "node2: root_device {model=Dell Ent NVMe CM6 RI 1.92TB} matches 3 of 3" in refusal
+    assert all(s in refusal for s in ("61P0A06CTCD8", "61M0A08ZTCD8", "61X0A002TCD8")) and "node3" not in refusal
+    one = _deploy_cli(site, entries[0].password, "--limit", "node3", "--plan", "--json", "--facts",
+                      str(tmp_path / "facts"))
+    assert one.returncode == 0, one.stderr
+    assert json.loads(one.stdout)["nodes"][0]["disk_check"]["matched"] == ["Disk.Bay.1:Enclosure.Internal.0-1"]
+    run = _deploy_cli(site, entries[0].password, "--limit", "node2", "--force", "--yes", "--callback",
+                      "127.0.0.1:0")
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "node2: root_device {model=Dell Ent NVMe CM6 RI 1.92TB} matches 3 of 3" in run.stderr
+    assert lab.requests == [] and not (tmp_path / ".anyrack").exists()  # not a request: no power action

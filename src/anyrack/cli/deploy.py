@@ -83,9 +83,25 @@ def _print_plan(plan: dict, as_json: bool) -> None:
         click.echo(f"{node['node']} (rack {node['rack']}, {node['role']}, {node['bmc']}): {node['boot']}; "
                    f"if powered on: {node['if powered on']}")
         click.echo(f"  disk: {node['disk']}")
+        if check := node.get("disk_check"):
+            refused = ", REFUSED" if check["verdict"] in ("none", "several") else ""
+            click.echo(f"  disk check ({check['verdict']}{refused}): {check['detail']}")
         click.echo(f"  stages: {' -> '.join(node['stages'])}")
     for name, why in plan["skipped"].items():
         click.echo(f"skipped: {name}: {why}")
+
+
+def _facts(site, site_path: Path, given: Path | None, targets) -> dict:  # noqa: ANN001
+    """The discovered facts of the targets with a root_device hint: from --facts, else facts/ beside the site
+    file where it exists, else none (the ramdisk alone checks the hint)."""
+    from anyrack.facts import load_facts_dir
+
+    hinted = {n.name for n in targets.nodes if site.root_device_of(n) is not None}
+    directory = given or site_path.parent / "facts"
+    if not hinted or (given is None and not directory.is_dir()):
+        return {}
+    facts, _ = load_facts_dir(directory, hinted)
+    return facts
 
 
 @click.command("deploy")
@@ -97,6 +113,9 @@ def _print_plan(plan: dict, as_json: bool) -> None:
 @click.option("--force", is_flag=True, help="Force nodes that are powered on off and reimage them (refused without).")
 @click.option("--yes", is_flag=True, help="Confirm --all/--force without asking (needed when not on a terminal).")
 @click.option("--plan", "show_plan", is_flag=True, help="Print which nodes, disks and stages would run; touch nothing.")
+@click.option("--facts", "facts_dir", type=_PATH,
+              help="Discovered facts (<node>.json) to check root_device hints against before any power action "
+                   "[default: facts/ beside the site file, where it exists].")
 @click.option("--retry-failed", is_flag=True, help="Only the nodes that failed (or never finished) in the last run.")
 @click.option("--concurrency", type=click.IntRange(1, 10_000), help="Nodes in flight at once [default: the site "
                                                                      "file's deploy.concurrency, else 64].")
@@ -119,9 +138,9 @@ def _print_plan(plan: dict, as_json: bool) -> None:
               help="Repeat a failed attempt this many times (a refused boot override is never retried).")
 @click.option("--json", "as_json", is_flag=True, help="Print the per-node report as JSON.")
 def deploy_cmd(path: Path, limit: tuple[str, ...], everything: bool, force: bool, yes: bool, show_plan: bool,
-               retry_failed: bool, concurrency: int | None, callback: str | None, via: str, media_url: str | None,
-               ssh_user: str, ssh_key: Path | None, ca_file: Path | None, pxe_timeout: float, write_timeout: float,
-               boot_timeout: float, retries: int, as_json: bool) -> None:
+               facts_dir: Path | None, retry_failed: bool, concurrency: int | None, callback: str | None, via: str,
+               media_url: str | None, ssh_user: str, ssh_key: Path | None, ca_file: Path | None, pxe_timeout: float,
+               write_timeout: float, boot_timeout: float, retries: int, as_json: bool) -> None:
     """Deploy the OS onto the site's nodes: one-time network boot through each node's BMC, power on, PXE,
     image written by the deploy ramdisk, boot from disk, until the node answers on SSH as itself.
 
@@ -142,7 +161,7 @@ def deploy_cmd(path: Path, limit: tuple[str, ...], everything: bool, force: bool
     from anyrack.bmc.discover import resolve_passwords
     from anyrack.deploy.fleet import deploy, failed_last_time, save_report
     from anyrack.deploy.run import DeployOptions
-    from anyrack.deploy.targets import check_boot_macs, plan, select
+    from anyrack.deploy.targets import check_boot_macs, check_hints, plan, refuse_bad_hints, select
     from anyrack.site import load_site
 
     _check_media_url(via, media_url)
@@ -158,8 +177,11 @@ def deploy_cmd(path: Path, limit: tuple[str, ...], everything: bool, force: bool
         click.echo(f"retrying the last run's failed nodes: {limit[0]}", err=as_json)
     targets = select(site, limit, everything)
     check_boot_macs(targets, via)
+    checks = check_hints(site, targets, _facts(site, path, facts_dir, targets))
     if show_plan:
-        _print_plan(plan(site, targets, via, media_url, force), as_json)
+        _print_plan(plan(site, targets, via, media_url, force, checks), as_json)
+    refuse_bad_hints(checks)
+    if show_plan:
         return
     nodes = targets.nodes
     passwords = resolve_passwords(site, nodes)

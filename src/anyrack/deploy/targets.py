@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from anyrack.deploy.disks import HintCheck, check_before_boot
 from anyrack.errors import InputError
+from anyrack.facts import NodeFacts
 from anyrack.site.hostlist import HostlistError, expand
 from anyrack.site.model import Node, Site
 
@@ -99,14 +101,37 @@ def disk_of(site: Site, node: Node) -> str:
     return "root_device (" + source + "): " + ", ".join(f"{k}={v}" for k, v in hint.given().items())
 
 
-def plan(site: Site, targets: Targets, via: str, media_url: str | None, force: bool) -> dict:
-    """What a deploy would do, touching nothing: per node its boot path, disk and stages."""
+def check_hints(site: Site, targets: Targets, facts: dict[str, NodeFacts]) -> dict[str, HintCheck]:
+    """Each target's root-device hint against its discovered disks (nodes without a hint are not checked)."""
+    return {node.name: check_before_boot(hint, facts.get(node.name)) for node in targets.nodes
+            if (hint := site.root_device_of(node)) is not None}
+
+
+def refuse_bad_hints(checks: dict[str, HintCheck]) -> None:
+    """Before any power action: a hint that matches no discovered disk, or several, is bad input.
+
+    :raises InputError: naming each such node and its candidates.
+    """
+    bad = [f"{name}: {check.detail}" for name, check in checks.items() if check.refused]
+    if bad:
+        raise InputError(detail="root_device hint does not pick exactly one disk: " + " | ".join(bad)
+                                + "; fix the hint (or rediscover); nothing was touched")
+
+
+def plan(site: Site, targets: Targets, via: str, media_url: str | None, force: bool,
+         checks: dict[str, HintCheck] | None = None) -> dict:
+    """What a deploy would do, touching nothing: per node its boot path, disk (and its check against the
+    discovered disks, where there are facts) and stages."""
     nodes = []
+    checks = checks or {}
     for node in targets.nodes:
         boot = (f"virtual CD {(media_url or '').format(node=node.name)}" if via == "virtual-media"
                 else f"network boot, MAC {node.boot_mac}")
         nodes.append({"node": node.name, "rack": node.rack, "role": node.role, "bmc": node.bmc.url, "boot": boot,
                       "disk": disk_of(site, node), "stages": stages_of(via),
+                      **({"disk_check": {"verdict": c.verdict, "detail": c.detail,
+                                         "matched": [d.drive for d in c.matched]}}
+                         if (c := checks.get(node.name)) else {}),
                       "if powered on": "forced off (--force)" if force else "refused"})
     settings = site.deploy
     return {"site": site.site, "nodes": nodes, "skipped": targets.skipped,

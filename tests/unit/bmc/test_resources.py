@@ -3,6 +3,8 @@ value says which resource it came from."""
 
 from __future__ import annotations
 
+import pytest
+
 from anyrack.bmc.redfish.resources import Field, Link, Links, Resource
 from anyrack.bmc.redfish.resources.accounts import AccountService, ManagerAccount
 from anyrack.bmc.redfish.resources.bios import Bios
@@ -12,6 +14,7 @@ from anyrack.bmc.redfish.resources.media import VirtualMedia
 from anyrack.bmc.redfish.resources.network import EthernetInterface, HostInterface, NetworkDeviceFunction
 from anyrack.bmc.redfish.resources.processors import PCIeDevice, Processor
 from anyrack.bmc.redfish.resources.sessions import ServiceRoot
+from anyrack.bmc.redfish.resources.storage import Drive, Storage
 from anyrack.bmc.redfish.resources.systems import ComputerSystem
 
 GPU = {"@odata.id": "/redfish/v1/Systems/Node0/Processors/GPU0", "Id": "GPU0", "ProcessorType": "GPU",
@@ -109,3 +112,27 @@ def test_media_bios_accounts_and_service_root() -> None:
                         "Links": {"Sessions": {"@odata.id": "/redfish/v1/SessionService/Sessions"}}})
     assert (root.systems, root.sessions, root.managers) == ("/redfish/v1/Systems",
                                                            "/redfish/v1/SessionService/Sessions", None)
+
+
+@pytest.mark.parametrize(("identifiers", "wwn"), [
+    ([{"DurableName": "31402EC014CD7DB0", "DurableNameFormat": "NAA"}], "31402ec014cd7db0"),  # as recorded (iLO 5)
+    ([{"DurableName": "00-25-38-8B-11-11-00-00", "DurableNameFormat": "EUI"}], "eui.0025388b11110000"),
+    ([{"DurableName": "", "DurableNameFormat": "UUID"}], None),  # as recorded (XCC): not a WWN, and empty
+    ([{"DurableName": None, "DurableNameFormat": None}], None),  # as recorded (iDRAC 9)
+    (None, None),
+])
+def test_a_drive_wwn_as_lsblk_writes_it(identifiers: object, wwn: str | None) -> None:
+    assert Drive({"Identifiers": identifiers}).wwn == wwn
+
+
+def test_a_drive_fields_and_its_subsystem() -> None:
+    drive = Drive({"@odata.id": "/redfish/v1/Systems/1/Storage/S/Drives/0", "Id": "0", "SerialNumber": "S4  ",
+                   "CapacityBytes": 960197124096, "MediaType": "HDD", "Status": {"State": "Absent"},
+                   "PhysicalLocation": {"PartLocation": {"LocationType": "Slot", "LocationOrdinalValue": 2}}})
+    assert (drive.serial, drive.size_bytes, drive.rotational, drive.absent, drive.location) == (
+        "S4", 960197124096, True, True, "Slot 2")
+    assert (Drive({"CapacityBytes": 0}).size_bytes, Drive({"MediaType": "SSD"}).rotational, Drive({}).rotational) \
+        == (None, False, None)
+    storage = Storage({"Drives": [{"@odata.id": "/a"}, {"@odata.id": "/b"}], "StorageControllers": [
+        {"Model": "VMD"}, {"Model": "N/A"}]})
+    assert (storage.drives, storage.controller_models) == (["/a", "/b"], ["VMD"])

@@ -69,13 +69,19 @@ class Drive(Resource):
 
     @property
     def wwn(self) -> str | None:
-        """The first durable name in a WWN-like format (NAA, EUI-64, ...), lowercase, without ``0x``."""
+        """The first durable name in a WWN-like format, as ``lsblk -o WWN`` writes it: NAA as lowercase hex
+        without ``0x``, EUI-64 as ``eui.`` and lowercase hex (separators dropped)."""
         items = self.identifiers if isinstance(self.identifiers, list) else []
         for item in items:
-            if isinstance(item, dict) and item.get("DurableNameFormat") in WWN_FORMATS:
-                name = known(item.get("DurableName"))
-                if name:
-                    return name.lower().removeprefix("0x")
+            if not isinstance(item, dict) or item.get("DurableNameFormat") not in WWN_FORMATS:
+                continue
+            name = known(item.get("DurableName"))
+            if not name:
+                continue
+            text = name.lower().removeprefix("0x")
+            if item["DurableNameFormat"] in ("NAA", "EUI", "FC_WWN"):
+                text = text.removeprefix("eui.").replace(":", "").replace("-", "")
+            return f"eui.{text}" if item["DurableNameFormat"] == "EUI" else text
         return None
 
     @property

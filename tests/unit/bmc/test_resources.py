@@ -136,3 +136,34 @@ def test_a_drive_fields_and_its_subsystem() -> None:
     storage = Storage({"Drives": [{"@odata.id": "/a"}, {"@odata.id": "/b"}], "StorageControllers": [
         {"Model": "VMD"}, {"Model": "N/A"}]})
     assert (storage.drives, storage.controller_models) == (["/a", "/b"], ["VMD"])
+
+
+def test_update_service_methods_inventory_members_and_tasks() -> None:
+    """The update side as declared fields: advertised methods and pull protocols, a member's version with the
+    placeholders and control characters BMCs send, and a task's state, messages and activation hint."""
+    from anyrack.bmc.redfish.resources.updates import SoftwareInventory, Task, UpdateService
+
+    service = UpdateService({"MultipartHttpPushUri": "/redfish/v1/UpdateService/upload", "HttpPushUri": "",
+                             "FirmwareInventory": {"@odata.id": "/redfish/v1/UpdateService/FirmwareInventory"},
+                             "Actions": {"#UpdateService.SimpleUpdate": {
+                                 "target": "/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate",
+                                 "TransferProtocol@Redfish.AllowableValues": ["HTTP", "HTTPS"]}}})
+    assert service.methods == {"multipart": "/redfish/v1/UpdateService/upload",
+                               "simple": "/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate"}
+    assert service.pull_protocols == ["HTTP", "HTTPS"]
+    assert service.firmware_inventory == "/redfish/v1/UpdateService/FirmwareInventory"
+    assert UpdateService({}).methods == {} and UpdateService({}).pull_protocols == []
+
+    member = SoftwareInventory({"@odata.id": "/redfish/v1/UpdateService/FirmwareInventory/Disk0", "Version": "1.2\x14",
+                                "Updateable": "yes", "RelatedItem": [{"@odata.id": "/redfish/v1/Chassis/1/Drives/0"}]})
+    assert (member.member_id, member.version, member.updateable, member.related) == \
+        ("Disk0", "1.2", None, ["/redfish/v1/Chassis/1/Drives/0"])
+    assert SoftwareInventory({"Id": "BMC", "Version": "undefined", "Updateable": False}).version is None
+    assert SoftwareInventory({"Id": "BMC", "Version": "N/A", "Updateable": False}).updateable is False
+
+    task = Task({"TaskState": "Completed", "PercentComplete": 100, "Messages": [
+        {"MessageId": "Update.1.1.AwaitToActivate", "Message": "Reset to apply."}, "junk"]})
+    assert (task.state, task.percent) == ("Completed", 100)
+    assert task.says("AwaitToActivate") and not task.says("UpdateSuccessful")
+    assert task.summary == "Reset to apply. [AwaitToActivate]"
+    assert Task({}).messages == [] and Task({}).summary == ""

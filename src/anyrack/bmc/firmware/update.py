@@ -24,6 +24,7 @@ import aiohttp
 
 from anyrack.bmc.firmware.bundle import BundleError, Manifest, read_manifest
 from anyrack.bmc.redfish.resources import Link
+from anyrack.bmc.redfish.resources.updates import Task, UpdateService
 from anyrack.errors import BmcError, BmcUnreachable, InputError
 
 METHODS = ("multipart", "simple", "push")
@@ -56,15 +57,12 @@ class UpdateResult:
 
 def advertised(service: dict) -> dict[str, str]:
     """Update method → URI, as the UpdateService advertises (empty: the BMC cannot be updated over Redfish)."""
-    simple = ((service.get("Actions") or {}).get("#UpdateService.SimpleUpdate") or {}).get("target")
-    found = {"multipart": service.get("MultipartHttpPushUri"), "simple": simple, "push": service.get("HttpPushUri")}
-    return {k: v for k, v in found.items() if isinstance(v, str) and v}
+    return UpdateService(service).methods
 
 
 def _pull_allowed(service: dict, url: str) -> bool:
-    action = (service.get("Actions") or {}).get("#UpdateService.SimpleUpdate") or {}
-    allowed = action.get("TransferProtocol@Redfish.AllowableValues")
-    return not allowed or urlsplit(url).scheme.upper() in [str(a).upper() for a in allowed]
+    allowed = UpdateService(service).pull_protocols
+    return not allowed or urlsplit(url).scheme.upper() in [a.upper() for a in allowed]
 
 
 def choose(service: dict, bundle: Bundle, node: str, only: str | None = None) -> tuple[str, str]:
@@ -92,8 +90,7 @@ def choose(service: dict, bundle: Bundle, node: str, only: str | None = None) ->
 
 
 def _protocols(service: dict) -> list[str]:
-    action = (service.get("Actions") or {}).get("#UpdateService.SimpleUpdate") or {}
-    return [str(p) for p in action.get("TransferProtocol@Redfish.AllowableValues") or []]
+    return UpdateService(service).pull_protocols
 
 
 def multipart(params: dict[str, Any], image: bytes) -> tuple[bytes, str]:
@@ -149,9 +146,9 @@ async def update_node(bmc: Any, bundle: Bundle, *, component: str | None = None,
             "Targets": [p["@odata.id"] for p in paths], "@Redfish.OperationApplyTime": apply_time})
     result.task = headers.get("Location") or (answer.get("@odata.id") if isinstance(answer, dict) else None)
     task = await follow(bmc, result.task, timeout, result) if result.task else {}
-    if task.get("TaskState") not in (None, "Completed"):
-        raise UpdateFailed(node=node, detail=f"the update task {result.task} ended {task.get('TaskState')}: "
-                                             f"{_messages(task) or 'no message'}")
+    if Task(task).state not in (None, "Completed"):
+        raise UpdateFailed(node=node, detail=f"the update task {result.task} ended {Task(task).state}: "
+                                             f"{Task(task).summary or 'no message'}")
     await _activate(bmc, task, apply_time, reset_wait, result)
     after = {i.id: i.version for i in await bmc.firmware()}
     for item_id, (before, _) in list(result.versions.items()):
@@ -166,11 +163,6 @@ async def update_node(bmc: Any, bundle: Bundle, *, component: str | None = None,
     return result
 
 
-def _messages(task: dict) -> str:
-    return "; ".join(f"{m.get('Message') or ''} [{str(m.get('MessageId') or '').rsplit('.', 1)[-1]}]"
-                     for m in task.get("Messages") or [] if isinstance(m, dict))
-
-
 async def follow(bmc: Any, task_uri: str, timeout: float, result: UpdateResult) -> dict:
     """The task once it ends; waits out a BMC that stops answering meanwhile (it restarts); raises on timeout."""
     deadline = time.monotonic() + timeout
@@ -183,11 +175,11 @@ async def follow(bmc: Any, task_uri: str, timeout: float, result: UpdateResult) 
                 lost = None
         except BmcUnreachable as err:
             lost = str(err).split(": ", 1)[-1]
-        if task.get("TaskState") in _DONE:
+        if Task(task).state in _DONE:
             return task
         if time.monotonic() >= deadline:
             where = f"no answer from the BMC ({lost})" if lost else \
-                f"{task.get('TaskState')} at {task.get('PercentComplete', '?')} %"
+                f"{Task(task).state} at {'?' if Task(task).percent is None else Task(task).percent} %"
             raise UpdateFailed(node=bmc.node, detail=f"the update task {task_uri} did not finish in {timeout:g} s "
                                                      f"(last: {where}); the node is left as it is")
         await asyncio.sleep(pause)
@@ -195,8 +187,7 @@ async def follow(bmc: Any, task_uri: str, timeout: float, result: UpdateResult) 
 
 
 async def _activate(bmc: Any, task: dict, apply_time: str, reset_wait: float, result: UpdateResult) -> None:
-    waiting = any("AwaitToActivate" in str(m.get("MessageId")) for m in task.get("Messages") or []
-                  if isinstance(m, dict))
+    waiting = Task(task).says("AwaitToActivate")
     if apply_time != "OnReset" and not waiting:
         return
     result.notes.append("activated by a host reset" + ("" if apply_time == "OnReset" else

@@ -20,6 +20,7 @@ from anyrack.bmc.redfish.resources.chassis import Chassis
 from anyrack.bmc.redfish.resources.managers import Manager
 from anyrack.bmc.redfish.resources.sessions import ServiceRoot
 from anyrack.bmc.redfish.resources.systems import ComputerSystem
+from anyrack.bmc.redfish.resources.updates import UpdateService
 from anyrack.bmc.redfish.target import Target
 from anyrack.errors import BmcError, BmcVerifyFailed, Unsupported
 from anyrack.facts import NodeFacts
@@ -315,8 +316,8 @@ class RedfishController(Controller):
     async def firmware(self) -> list[FirmwareItem]:
         """This node's firmware images by component kind (docs/firmware.md)."""
         assert self.profile is not None
-        update = await self.c.get(link(self.root, "UpdateService") or "/redfish/v1/UpdateService")
-        found = components(await self.c.members(link(update, "FirmwareInventory")), self.profile.firmware_kinds,
+        update = UpdateService(await self.c.get(link(self.root, "UpdateService") or "/redfish/v1/UpdateService"))
+        found = components(await self.c.members(update.firmware_inventory), self.profile.firmware_kinds,
                            self.system_id or next(iter(self.systems), None), tuple(self.systems))
         return [FirmwareItem(c["id"], c["name"], c["version"] or "", c["updateable"], c["kind"], c["path"])
                 for c in found]

@@ -8,7 +8,7 @@ Parsing code asks ``processor.serial``, not ``doc.get("SerialNumber")``.
 One module per Redfish area: :mod:`.systems`, :mod:`.processors` (Processor, PCIeDevice), :mod:`.chassis`,
 :mod:`.managers`, :mod:`.network` (EthernetInterface, NetworkAdapter, NetworkDeviceFunction, HostInterface),
 :mod:`.media` (VirtualMedia), :mod:`.storage` (Storage, Drive), :mod:`.bios`, :mod:`.accounts`,
-:mod:`.sessions` (ServiceRoot).
+:mod:`.sessions` (ServiceRoot), :mod:`.updates` (UpdateService, SoftwareInventory, Task).
 """
 
 from __future__ import annotations

@@ -161,6 +161,17 @@ def tree_counts(n: int, trees: Sequence[str]) -> list[int]:
     return [n // len(trees) + (i < n % len(trees)) for i in range(len(trees))]
 
 
+def fleet(title: str, bmcs: int, latency_ms: int) -> tuple[list[int], list[TreeSpec]]:
+    """BMCs per tree and their emulator specs for a run of ``bmcs``; prints the run's two header lines."""
+    counts = tree_counts(bmcs, TREES)
+    specs = [TreeSpec(FIXTURES / t, count=c) for t, c in zip(TREES, counts, strict=True)]
+    print(f"# {title} — {platform.node()}, {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, "
+          f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d %H:%M %Z')}")
+    print(f"# {bmcs:,} BMCs: " + ", ".join(f"{t} ×{c}" for t, c in zip(TREES, counts, strict=True)) +
+          f"; {latency_ms} ms per request; load {load()}")
+    return counts, specs
+
+
 def mix(entries: Sequence[BmcEntry], counts: Sequence[int], m: int) -> list[int]:
     """Indexes of ``m`` BMCs taken round-robin over the trees (the listing is tree by tree)."""
     starts = [sum(counts[:i]) for i in range(len(counts))]
@@ -579,12 +590,7 @@ def main() -> int:
     if args.bmcs < max(args.side_by_side, args.profile, len(TREES)):
         parser.error("--bmcs must cover --side-by-side, --profile and one BMC per tree")
 
-    counts = tree_counts(args.bmcs, TREES)
-    specs = [TreeSpec(FIXTURES / t, count=c) for t, c in zip(TREES, counts, strict=True)]
-    print(f"# discovery — {platform.node()}, {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, "
-          f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d %H:%M %Z')}")
-    print(f"# {args.bmcs:,} BMCs: " + ", ".join(f"{t} ×{c}" for t, c in zip(TREES, counts, strict=True)) +
-          f"; {args.latency_ms} ms per request; load {load()}")
+    counts, specs = fleet("discovery", args.bmcs, args.latency_ms)
     options = LabOptions(password=PASSWORD, latency_ms=args.latency_ms, state_dir=args.state_dir)
     with terminate_on_signal(), tempfile.TemporaryDirectory(prefix="anyrack-bench-discovery-") as tmp:
         work = Path(tmp)

@@ -19,30 +19,25 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from discovery import (  # noqa: E402 - the sibling benchmark's process and emulator helpers
-    FIXTURES,
     PASSWORD,
     PASSWORD_ENV,
-    TREES,
     anyrack_command,
     cpu_of,
     emulator_pid,
-    load,
+    fleet,
     run_measured,
     terminate_on_signal,
-    tree_counts,
 )
 
-from anyrack.lab.emulator import LabOptions, TreeSpec, spawn_lab  # noqa: E402
+from anyrack.lab.emulator import LabOptions, spawn_lab  # noqa: E402
 from anyrack.lab.sitefile import lab_site  # noqa: E402
 
 TARGET_S = 30.0
@@ -56,12 +51,7 @@ def main() -> int:
     parser.add_argument("--state-dir", type=Path, help="emulator CA/certificates (reused between runs)")
     parser.add_argument("--step-timeout", type=float, default=300)
     args = parser.parse_args()
-    counts = tree_counts(args.bmcs, TREES)
-    specs = [TreeSpec(FIXTURES / t, count=c) for t, c in zip(TREES, counts, strict=True)]
-    print(f"# firmware check — {platform.node()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-          f"{time.strftime('%Y-%m-%d %H:%M %Z')}")
-    print(f"# {args.bmcs:,} BMCs: " + ", ".join(f"{t} ×{c}" for t, c in zip(TREES, counts, strict=True)) +
-          f"; {args.latency_ms} ms per request; load {load()}")
+    _counts, specs = fleet("firmware check", args.bmcs, args.latency_ms)
     options = LabOptions(password=PASSWORD, latency_ms=args.latency_ms, state_dir=args.state_dir)
     with terminate_on_signal(), tempfile.TemporaryDirectory(prefix="anyrack-bench-firmware-") as tmp:
         work = Path(tmp)
